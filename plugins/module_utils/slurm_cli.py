@@ -1,0 +1,315 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hpc.slurm collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Slurm command lines: building arguments, running the commands, parsing their output.
+
+Everything that knows the shape of a Slurm command or of its output lives here, so that it
+can be tested on recorded real output without a cluster. Arguments are always lists; the C
+locale is forced for every command whose output is parsed.
+"""
+
+import re
+import shlex
+import time
+
+C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
+
+TERMINAL_STATES = frozenset((
+    "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
+    "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT",
+))
+# Slurm's wording when a request can never be satisfied by the partition's nodes.
+CAPACITY_REASONS = (
+    "Requested node configuration is not available",
+    "More processors requested than permitted",
+    "Node count specification invalid",
+)
+# Module option -> Slurm option, for the options that shape the allocation.
+ALLOCATION_OPTIONS = (
+    ("ntasks", "--ntasks"),
+    ("nodes", "--nodes"),
+    ("ntasks_per_node", "--ntasks-per-node"),
+    ("cpus_per_task", "--cpus-per-task"),
+    ("partition", "--partition"),
+    ("time_limit", "--time"),
+    ("job_name", "--job-name"),
+)
+# These would take the step's standard streams away from the launcher.
+STEP_IO_OPTIONS = ("-i", "--input", "-o", "--output", "-e", "--error", "-l", "--label", "--pty")
+
+_SCONTROL_FIELD = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=")
+_TEST_ONLY = re.compile(
+    r"Job (?P<job_id>\d+) to start at (?P<start_time>\S+) using (?P<processors>\d+) processors? "
+    r"on nodes (?P<nodes>\S+) in partition (?P<partition>\S+)")
+_SLURM_ERROR = re.compile(r"^(?:[a-z]+: )?(?:error|fatal): (.*)$")
+_ALLOCATION_FAILURE = re.compile(r"^allocation failure: (.*)$")
+
+
+class SlurmCommandError(Exception):
+    """A Slurm command failed; carries what the module's failure result needs."""
+
+    def __init__(self, msg, cmd=None, rc=None, stdout="", stderr=""):
+        super(SlurmCommandError, self).__init__(msg)
+        self.msg = msg
+        self.cmd = cmd
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def result(self):
+        return {"msg": self.msg, "cmd": self.cmd, "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr}
+
+
+# --------------------------------------------------------------------------- arguments
+
+def allocation_args(params):
+    """Options that describe the allocation, in a fixed order, then the user's own options."""
+    args = ["%s=%s" % (flag, params[name]) for name, flag in ALLOCATION_OPTIONS
+            if params.get(name) not in (None, "")]
+    return args + list(params.get("slurm_options") or [])
+
+
+def step_args(params):
+    """Options of the srun that starts the tasks inside an existing allocation.
+
+    The step repeats ntasks and cpus-per-task because srun of newer Slurm releases no longer
+    inherits cpus-per-task from the allocation.
+    """
+    args = ["--label", "--input=all", "--ntasks=%s" % params["ntasks"]]
+    if params.get("cpus_per_task"):
+        args.append("--cpus-per-task=%s" % params["cpus_per_task"])
+    if params.get("chdir"):
+        args.append("--chdir=%s" % params["chdir"])
+    return args
+
+
+def option_name(option):
+    return option.split("=", 1)[0]
+
+
+def check_slurm_options(options, mode):
+    """Problems with user-supplied Slurm options, as messages (empty when fine)."""
+    problems = []
+    for option in options:
+        if not option.startswith("-"):
+            problems.append("slurm_options item %r is not an option; give each one as '--name=value'" % option)
+        elif option_name(option) == "--wrap":
+            problems.append("slurm_options must not contain --wrap: the module writes the batch script")
+        elif mode == "interactive" and option_name(option) in STEP_IO_OPTIONS:
+            problems.append("slurm_options item %r redirects the step's input or output, which the module "
+                            "reads; not allowed in interactive mode" % option)
+    return problems
+
+
+def batch_script(python, launcher_args):
+    """The batch script: runs the launcher on the batch host with the job's environment."""
+    return "\n".join((
+        "#!/bin/sh",
+        "# Written by hpc.slurm.slurm_mw_job: the launcher starts the master/worker step with srun,",
+        "# relays the master's address to the workers and reports each rank's exit status.",
+        "exec %s" % " ".join(shlex.quote(argument) for argument in [python] + list(launcher_args)),
+        "",
+    ))
+
+
+# --------------------------------------------------------------------------- parsers
+
+def parse_scontrol_record(line):
+    """One line of `scontrol -o show ...` as a dict. Values may contain spaces."""
+    matches = list(_SCONTROL_FIELD.finditer(line))
+    record = {}
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(line)
+        record[match.group(1)] = line[match.end():end].strip()
+    return record
+
+
+def parse_scontrol_records(text):
+    return [parse_scontrol_record(line) for line in text.splitlines() if "=" in line]
+
+
+def parse_exit_code(value):
+    """'2:0' -> (2, 0): exit code and signal number."""
+    code, _, signal_number = (value or "").partition(":")
+    try:
+        return int(code), int(signal_number or 0)
+    except ValueError:
+        return None, None
+
+
+def base_state(value):
+    """JobState as printed by scontrol/squeue/sacct ('CANCELLED by 0' -> 'CANCELLED')."""
+    return (value or "").split(" ", 1)[0].rstrip("+")
+
+
+def parse_sbatch_parsable(stdout):
+    """`sbatch --parsable` prints 'jobid' or 'jobid;cluster'."""
+    for line in stdout.splitlines():
+        head = line.strip().split(";", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return None
+
+
+def parse_test_only(stderr):
+    """What `sbatch --test-only` says the job would get, or None."""
+    match = _TEST_ONLY.search(stderr)
+    if not match:
+        return None
+    found = match.groupdict()
+    found["processors"] = int(found["processors"])
+    return found
+
+
+def slurm_error_messages(stderr):
+    """The error text of Slurm client messages, without the 'sbatch: error:' prefix, in order."""
+    messages = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        match = _SLURM_ERROR.match(line) or _ALLOCATION_FAILURE.match(line)
+        if match and match.group(1) not in messages:
+            messages.append(match.group(1))
+    return messages
+
+
+def is_capacity_error(messages):
+    return any(reason in message for message in messages for reason in CAPACITY_REASONS)
+
+
+def parse_sinfo_partitions(stdout):
+    """`sinfo --noheader --format=%P|%D|%C|%a` -> partitions with node and CPU counts."""
+    partitions = []
+    for line in stdout.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) != 4:
+            continue
+        name, nodes, cpus, availability = fields
+        allocated, idle, other, total = (cpus.split("/") + ["0"] * 4)[:4]
+        partitions.append({
+            "partition": name.rstrip("*"),
+            "default": name.endswith("*"),
+            "nodes": int(nodes),
+            "cpus": int(total),
+            "cpus_idle": int(idle),
+            "available": availability,
+        })
+    return partitions
+
+
+def parse_sacct_job(stdout):
+    """`sacct --noheader --parsable2 --allocations --format=JobID,State,ExitCode,Elapsed,NodeList`."""
+    for line in stdout.splitlines():
+        fields = line.split("|")
+        if len(fields) >= 5 and fields[0].isdigit():
+            return {"JobId": fields[0], "JobState": base_state(fields[1]), "ExitCode": fields[2],
+                    "RunTime": fields[3], "NodeList": fields[4]}
+    return None
+
+
+# --------------------------------------------------------------------------- waiting
+
+class Deadline(object):
+    """A monotonic deadline: wall-clock changes cannot stretch or cut it."""
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.clock = clock
+        self.seconds = seconds
+        self.started = clock()
+
+    def elapsed(self):
+        return self.clock() - self.started
+
+    def remaining(self):
+        return max(0.0, self.started + self.seconds - self.clock())
+
+    def expired(self):
+        return self.remaining() <= 0
+
+
+def wait_for_end(query, deadline, poll_interval, pause=time.sleep):
+    """Poll `query()` (a job record or None) until the job reaches a terminal state.
+
+    `pause(seconds)` waits between polls and may return early (batch mode wakes up as soon as
+    the job reports its result). Returns (last record seen, timed_out).
+    """
+    last = None
+    while True:
+        record = query()
+        if record is not None:
+            last = record
+            if base_state(record.get("JobState")) in TERMINAL_STATES:
+                return last, False
+        if deadline.expired():
+            return last, True
+        pause(min(poll_interval, deadline.remaining()))
+
+
+# --------------------------------------------------------------------------- running
+
+class SlurmCli(object):
+    """Runs Slurm's client commands for one module invocation and remembers what it ran."""
+
+    def __init__(self, module, required, optional=("sinfo", "sacct")):
+        self.module = module
+        self.binaries = dict((name, module.get_bin_path(name, required=True)) for name in required)
+        for name in optional:
+            self.binaries[name] = module.get_bin_path(name)
+        self.commands = []
+
+    def path(self, name):
+        return self.binaries[name]
+
+    def run(self, argv, data=None):
+        self.commands.append(list(argv))
+        return self.module.run_command(argv, data=data, binary_data=data is not None,
+                                       environ_update=C_LOCALE)
+
+    def show_job(self, job_id):
+        """The job's record from slurmctld, or from accounting once slurmctld has forgotten it."""
+        rc, stdout, stderr = self.run([self.path("scontrol"), "--oneliner", "show", "job", str(job_id)])
+        if rc == 0:
+            records = parse_scontrol_records(stdout)
+            if records:
+                return records[0]
+        if "Invalid job id" not in stderr:
+            raise SlurmCommandError("scontrol could not read job %s" % job_id,
+                                    cmd=self.commands[-1], rc=rc, stdout=stdout, stderr=stderr)
+        return self.accounting_record(job_id)
+
+    def accounting_record(self, job_id):
+        """sacct, only where accounting works (no database is required by this module)."""
+        if not self.binaries.get("sacct"):
+            return None
+        rc, stdout, _ = self.run([self.path("sacct"), "--noheader", "--parsable2", "--allocations",
+                                  "--jobs=%s" % job_id, "--format=JobID,State,ExitCode,Elapsed,NodeList"])
+        return parse_sacct_job(stdout) if rc == 0 else None
+
+    def cancel(self, job_id):
+        rc, stdout, stderr = self.run([self.path("scancel"), str(job_id)])
+        return rc, stdout, stderr
+
+    def partitions(self):
+        if not self.binaries.get("sinfo"):
+            return []
+        rc, stdout, _ = self.run([self.path("sinfo"), "--noheader", "--format=%P|%D|%C|%a"])
+        return parse_sinfo_partitions(stdout) if rc == 0 else []
+
+    def capacity_hint(self, params):
+        """One sentence on what the partition can give, for 'cannot ever run' errors."""
+        partitions = self.partitions()
+        wanted = params.get("partition")
+        chosen = [p for p in partitions if (p["partition"] == wanted if wanted else p["default"])]
+        if not chosen:
+            return ""
+        partition = chosen[0]
+        return ("; partition %s has %d CPUs on %d nodes (use fewer tasks, or an option such as "
+                "--overcommit in slurm_options)" % (partition["partition"], partition["cpus"], partition["nodes"]))
+
+    def submission_error(self, what, params, rc, stdout, stderr):
+        cmd = self.commands[-1]
+        messages = slurm_error_messages(stderr) or [line for line in stderr.splitlines() if line.strip()][-1:]
+        reason = "; ".join(messages) or "exit code %s" % rc
+        msg = "Slurm rejected the job (%s): %s" % (what, reason)
+        if is_capacity_error(messages):
+            msg += self.capacity_hint(params)
+        return SlurmCommandError(msg, cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Everything the tests need and every test, on a fresh Debian machine (as root):
+# Python tools, Docker engine, test images, lint, unit tests, then the molecule scenarios
+# (converge, idempotence, verify) on Debian 12 and 13.
+#   scripts/test.sh                 all of it
+#   SCENARIOS="cluster" RELEASES="13" scripts/test.sh    a part of the matrix
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+logs=$root/.cache/test-logs
+mkdir -p "$logs"
+SCENARIOS=${SCENARIOS:-"default cluster"}
+RELEASES=${RELEASES:-"12 13"}
+# Scenario runs of different Debian releases go in parallel (they wait on daemons more than CPU).
+PARALLEL=${PARALLEL:-2}
+
+passed=0; failed=0; summary=()
+stage() {  # stage NAME COMMAND...: run, time, keep the log, show its tail if it fails
+  local name=$1; shift
+  local log="$logs/$name.log" start=$SECONDS
+  if "$@" >"$log" 2>&1; then
+    passed=$((passed + 1)); summary+=("$(printf 'ok    %5ss  %s' $((SECONDS - start)) "$name")")
+  else
+    failed=$((failed + 1)); summary+=("$(printf 'FAIL  %5ss  %s' $((SECONDS - start)) "$name")")
+    echo "---- $name failed; last lines of $log:"; tail -n 150 "$log"
+  fi
+  echo "${summary[-1]}"
+}
+
+molecule_run() {  # molecule_run SCENARIO RELEASE
+  DEBIAN_RELEASE=$2 MOLECULE_EPHEMERAL_DIRECTORY=$root/.cache/molecule/$1-d$2 \
+    molecule test --scenario-name "$1"
+}
+
+stage tools bash scripts/venv.sh || true
+export PATH="$root/.venv/bin:$PATH" ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+stage docker-engine bash scripts/testbed-docker.sh
+stage test-images bash scripts/testbed-images.sh $RELEASES
+stage yamllint yamllint --strict .
+stage ansible-lint ansible-lint
+stage unit-tests python -m pytest -q -p no:cacheprovider tests/unit
+
+for scenario in $SCENARIOS; do
+  pids=(); names=()
+  for release in $RELEASES; do
+    name="molecule-$scenario-debian$release"
+    stage "$name" molecule_run "$scenario" "$release" > "$logs/$name.stage" &
+    pids+=($!); names+=("$name")
+    if [ ${#pids[@]} -ge "$PARALLEL" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+  done
+  wait
+  for name in "${names[@]}"; do
+    cat "$logs/$name.stage"
+    if grep -q '^ok ' "$logs/$name.stage"; then passed=$((passed + 1)); summary+=("$(grep '^ok ' "$logs/$name.stage")")
+    else failed=$((failed + 1)); summary+=("$(grep '^FAIL ' "$logs/$name.stage")"); fi
+  done
+done
+
+echo
+echo "Stages (wall time):"; printf '  %s\n' "${summary[@]}"
+grep -h -E '^=+ .*(passed|failed).* in [0-9.]+s' "$logs"/*.log | sed 's/^/  pytest: /' || true
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
