@@ -19,7 +19,8 @@ ANSIBLE_BIN = Path(sys.executable).parent
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "multinode: needs a controller and two or more compute nodes")
-    config.addinivalue_line("markers", "badinput: runs site.yml with bad settings (single-node scenario)")
+    config.addinivalue_line("markers", "reruns: runs site.yml again with other settings (single-node scenario only)")
+    config.addinivalue_line("markers", "apptainer: needs the apptainer scenario (role enabled)")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.badinput
+pytestmark = pytest.mark.reruns
 
 CASES = {
     "munge key too short": ({"munge_key": "tooshort"}, "munge_key is 8 bytes long"),

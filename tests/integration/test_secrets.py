@@ -1,0 +1,35 @@
+"""A user-supplied munge key reaches every host, restarts munged once, and never the output."""
+import base64
+import hashlib
+import re
+import secrets
+
+import pytest
+
+pytestmark = pytest.mark.reruns
+
+
+def munge_restarts(stdout):
+    return len(re.findall(r"RUNNING HANDLER \[hpc\.slurm\.munge : Restart munge\]", stdout))
+
+
+def test_user_key_is_installed_everywhere_and_never_printed(run_playbook, all_hosts, controller):
+    key = secrets.token_urlsafe(72)
+    first = run_playbook("site.yml", "-vvv", "--diff", extra_vars={"munge_key": key})
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output[-3000:]
+    for form in (key, base64.b64encode(key.encode()).decode(), key[:24]):
+        assert form not in output
+    assert munge_restarts(first.stdout) == 1
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    for host in all_hosts:
+        assert host.check_output("sha256sum /etc/munge/munge.key").split()[0] == digest
+        assert host.file("/etc/munge/munge.key").mode == 0o400
+    credential = controller.check_output("munge --no-input")
+    for host in all_hosts:
+        assert host.run(f"echo '{credential}' | unmunge").rc == 0
+
+    again = run_playbook("site.yml", extra_vars={"munge_key": key})
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert munge_restarts(again.stdout) == 0
+    assert all(changed == "0" for changed in re.findall(r"changed=(\d+)", again.stdout))
