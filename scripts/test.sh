@@ -3,15 +3,14 @@
 # Python tools, Docker engine, test images, lint, unit tests, then the molecule scenarios
 # (converge, idempotence, verify) on Debian 12 and 13.
 #   scripts/test.sh                 all of it
-#   SCENARIOS="cluster" RELEASES="13" scripts/test.sh    a part of the matrix
+#   RUNS="cluster:13" scripts/test.sh    a part of the molecule matrix (SCENARIO:DEBIAN_RELEASE)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 logs=$root/.cache/test-logs
 mkdir -p "$logs"
-SCENARIOS=${SCENARIOS:-"default cluster"}
-RELEASES=${RELEASES:-"12 13"}
-# Scenario runs of different Debian releases go in parallel (they wait on daemons more than CPU).
+# Molecule runs as SCENARIO:DEBIAN_RELEASE; two at a time (they wait on daemons more than CPU).
+RUNS=${RUNS:-"default:12 default:13 cluster:12 cluster:13 nosystemd:12"}
 PARALLEL=${PARALLEL:-2}
 
 passed=0; failed=0; summary=()
@@ -35,25 +34,26 @@ molecule_run() {  # molecule_run SCENARIO RELEASE
 stage tools bash scripts/venv.sh || true
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 stage docker-engine bash scripts/testbed-docker.sh
-stage test-images bash scripts/testbed-images.sh $RELEASES
+stage test-images bash scripts/testbed-images.sh $(printf '%s\n' $RUNS | cut -d: -f2 | sort -u)
 stage yamllint yamllint --strict .
 stage ansible-lint ansible-lint
 stage unit-tests python -m pytest -q -p no:cacheprovider tests/unit
 
-for scenario in $SCENARIOS; do
-  pids=(); names=()
-  for release in $RELEASES; do
-    name="molecule-$scenario-debian$release"
-    stage "$name" molecule_run "$scenario" "$release" > "$logs/$name.stage" &
-    pids+=($!); names+=("$name")
-    if [ ${#pids[@]} -ge "$PARALLEL" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
-  done
-  wait
-  for name in "${names[@]}"; do
-    cat "$logs/$name.stage"
-    if grep -q '^ok ' "$logs/$name.stage"; then passed=$((passed + 1)); summary+=("$(grep '^ok ' "$logs/$name.stage")")
-    else failed=$((failed + 1)); summary+=("$(grep '^FAIL ' "$logs/$name.stage")"); fi
-  done
+running=()
+for run in $RUNS; do
+  scenario=${run%:*} release=${run#*:}
+  name="molecule-$scenario-debian$release"
+  stage "$name" molecule_run "$scenario" "$release" > "$logs/$name.stage" &
+  running+=($!)
+  if [ ${#running[@]} -ge "$PARALLEL" ]; then wait -n || true; running=($(jobs -pr)); fi
+done
+wait
+for run in $RUNS; do
+  stage_file="$logs/molecule-${run%:*}-debian${run#*:}.stage"
+  cat "$stage_file"
+  line=$(grep -E '^(ok|FAIL) ' "$stage_file" || echo "FAIL  ?  molecule $run (no result)")
+  summary+=("$line")
+  case $line in ok*) passed=$((passed + 1)) ;; *) failed=$((failed + 1)) ;; esac
 done
 
 echo

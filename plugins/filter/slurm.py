@@ -164,13 +164,15 @@ def slurm_node_lines(nodes, memory_reserve_mb=0):
     memory_reserve_mb and must stay >= 1. Nodes with equal settings and no address share one
     line with a compressed hostlist; a node with an address gets its own line with NodeAddr.
     `params` (e.g. Features, Weight) are appended sorted by key, then State=UNKNOWN unless
-    params set State. Only the six hardware keys above are taken from `hardware` (a detected
+    params set State. A hardware key in `params` (e.g. RealMemory, to declare less memory)
+    replaces the detected value; slurm_node_mismatches then checks it against slurmd -C. Only the six hardware keys above are taken from `hardware` (a detected
     Gres needs gres.conf, so it is not written implicitly). Lines are sorted by hostlist.
     """
     reserve = _to_int(memory_reserve_mb, "memory_reserve_mb", "slurm_node_lines")
     if not _is_list(nodes):
         _fail("slurm_node_lines", f"expected a list of node dicts, got {nodes!r}")
-    generated_keys = {key.lower() for key in ("NodeName", "NodeAddr") + HARDWARE_KEYS}
+    generated_keys = {"nodename", "nodeaddr"}
+    hardware_keys = {key.lower(): key for key in HARDWARE_KEYS}
     groups, seen = {}, set()
     for node in nodes:
         if not (isinstance(node, Mapping) and isinstance(node.get("name"), str)
@@ -191,8 +193,9 @@ def slurm_node_lines(nodes, memory_reserve_mb=0):
         clashes = sorted(str(key) for key in params if str(key).lower() in generated_keys)
         if clashes:
             _fail("slurm_node_lines", f"node {name}: params may not set {', '.join(clashes)}; "
-                  "they come from name, address and hardware")
-        settings.update(sorted(params.items(), key=lambda item: str(item[0])))
+                  "they come from the node's name and address")
+        for key, value in sorted(params.items(), key=lambda item: str(item[0])):
+            settings[hardware_keys.get(str(key).lower(), key)] = value
         if "state" not in {str(key).lower() for key in params}:
             settings["State"] = "UNKNOWN"
         address = node.get("address")
@@ -335,6 +338,16 @@ def slurm_unknown_keys(settings, known_keys):
     return sorted(key for key in settings if str(key).lower() not in known)
 
 
+def slurm_canonical_keys(settings, known_keys):
+    """Respell the keys of `settings` as `known_keys` spells them (Slurm ignores case), so a
+    user's 'selecttype' overrides the roles' 'SelectType' instead of adding a second line.
+    Keys not in `known_keys` are kept as they are."""
+    if not isinstance(settings, Mapping) or not _is_list(known_keys):
+        _fail("slurm_canonical_keys", "expected a settings dict and a list of known key names")
+    spelling = {str(key).lower(): key for key in known_keys}
+    return {spelling.get(str(key).lower(), key): value for key, value in settings.items()}
+
+
 class FilterModule:
     """Slurm hostlist and slurm.conf filters."""
 
@@ -342,4 +355,4 @@ class FilterModule:
         return {function.__name__: function for function in (
             slurm_hostlist, slurm_hostlist_expand, slurm_parse_node_config, slurm_node_lines,
             slurm_conf_line, slurm_conf_render, slurm_node_definition, slurm_node_mismatches,
-            slurm_unknown_keys)}
+            slurm_unknown_keys, slurm_canonical_keys)}

@@ -229,12 +229,20 @@ def test_node_lines(nodes, reserve, expected):
     assert slurm_node_lines(nodes[::-1], memory_reserve_mb=reserve) == expected
 
 
+def test_node_lines_take_hardware_overrides_then_mismatches_catch_them():
+    node = {"name": "n1", "hardware": hardware(), "params": {"realmemory": 999999, "Weight": 5}}
+    (line,) = slurm_node_lines([node])
+    assert "RealMemory=999999" in line and "realmemory" not in line and "Weight=5" in line
+    problems = slurm_node_mismatches(slurm_node_definition(line, "n1"), hardware())
+    assert len(problems) == 1 and "Low RealMemory" in problems[0]
+
+
 @pytest.mark.parametrize(("nodes", "reserve", "reason"), [
     ([{"name": "n1", "hardware": hardware(memory=2048)}], 2048,
      "node n1 has RealMemory=2048 MB, which memory_reserve_mb=2048 would leave below 1 MB"),
     ([{"name": "n1", "hardware": hardware()}], -1, "memory_reserve_mb must be a non-negative integer"),
     ([{"name": "n1", "hardware": hardware()}, {"name": "n1", "hardware": hardware()}], 0, "node n1 is listed twice"),
-    ([{"name": "n1", "hardware": hardware(), "params": {"cpus": 4}}], 0, "node n1: params may not set cpus"),
+    ([{"name": "n1", "hardware": hardware(), "params": {"nodeaddr": "10.0.0.1"}}], 0, "node n1: params may not set nodeaddr"),
     ([{"name": "n1", "hardware": {"CPUs": 2}}], 0, "node n1: hardware Boards must be a non-negative integer, got None"),
     ([{"name": "n1", "hardware": hardware(), "params": {"Features": "a#b"}}], 0, "key Features"),
     ([{"hardware": hardware()}], 0, "each node needs a name and a hardware dict"),
@@ -401,7 +409,7 @@ def test_filters_are_registered_under_their_names():
     assert set(FilterModule().filters()) == {
         "slurm_hostlist", "slurm_hostlist_expand", "slurm_parse_node_config", "slurm_node_lines",
         "slurm_conf_line", "slurm_conf_render", "slurm_node_definition", "slurm_node_mismatches",
-        "slurm_unknown_keys",
+        "slurm_unknown_keys", "slurm_canonical_keys",
     }
 
 
@@ -419,3 +427,8 @@ def test_ansible_resolves_the_filters_by_fqcn():
     assert result.returncode == 0, result.stdout + result.stderr
     message = json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
     assert message == "login,node[01-02] Default=YES Nodes=a,b"
+
+
+def test_canonical_keys_respell_known_keys_only():
+    from ansible_collections.hpc.slurm.plugins.filter.slurm import slurm_canonical_keys
+    assert slurm_canonical_keys({"selecttype": "x", "MyKey": 1}, ["SelectType"]) == {"SelectType": "x", "MyKey": 1}
