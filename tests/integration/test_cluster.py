@@ -106,9 +106,10 @@ def test_each_daemon_runs_only_where_its_group_says(controller, computes, all_ho
                 assert host.service(daemon).is_enabled, (host.backend.hostname, daemon)
 
 
-def test_etc_hosts_lists_every_cluster_host_when_managed(all_hosts, hostvars):
-    if not any(hostvars(h.backend.hostname).get("slurm_manage_etc_hosts") for h in all_hosts):
-        pytest.skip("slurm_manage_etc_hosts is off in this scenario")
+@pytest.mark.multinode
+def test_etc_hosts_lists_every_cluster_host(all_hosts, hostvars):
+    assert all(hostvars(h.backend.hostname).get("slurm_manage_etc_hosts") for h in all_hosts), \
+        "the multi-node scenarios set slurm_manage_etc_hosts: true"
     addresses = {node_name(h): h.check_output("hostname -I").split()[0] for h in all_hosts}
     for host in all_hosts:
         hosts_file = host.file("/etc/hosts").content_string
