@@ -130,9 +130,9 @@ def parse_scontrol_records(text):
 
 def parse_exit_code(value):
     """'2:0' -> (2, 0): exit code and signal number."""
-    code, _, signal_number = (value or "").partition(":")
+    parts = (value or "").split(":", 1)
     try:
-        return int(code), int(signal_number or 0)
+        return int(parts[0]), int(parts[1] if len(parts) > 1 else 0)
     except ValueError:
         return None, None
 
@@ -255,6 +255,7 @@ class SlurmCli(object):
         for name in optional:
             self.binaries[name] = module.get_bin_path(name)
         self.commands = []
+        self.query_error = None
 
     def path(self, name):
         return self.binaries[name]
@@ -265,23 +266,27 @@ class SlurmCli(object):
                                        environ_update=C_LOCALE)
 
     def show_job(self, job_id):
-        """The job's record from slurmctld, or from accounting once slurmctld has forgotten it."""
+        """The job's record from slurmctld, or from accounting once slurmctld has forgotten it.
+
+        None when neither knows it right now; a controller that does not answer for a moment
+        must not end a long wait, so its error is kept for the timeout message instead.
+        """
         rc, stdout, stderr = self.run([self.path("scontrol"), "--oneliner", "show", "job", str(job_id)])
-        if rc == 0:
-            records = parse_scontrol_records(stdout)
-            if records:
-                return records[0]
-        if "Invalid job id" not in stderr:
-            raise SlurmCommandError("scontrol could not read job %s" % job_id,
-                                    cmd=self.commands[-1], rc=rc, stdout=stdout, stderr=stderr)
-        return self.accounting_record(job_id)
+        records = parse_scontrol_records(stdout) if rc == 0 else []
+        if records:
+            self.query_error = None
+            return records[0]
+        if "Invalid job id" in stderr:
+            return self.accounting_record(job_id)
+        self.query_error = (stderr or stdout).strip() or "scontrol exited with code %s" % rc
+        return None
 
     def accounting_record(self, job_id):
         """sacct, only where accounting works (no database is required by this module)."""
         if not self.binaries.get("sacct"):
             return None
-        rc, stdout, _ = self.run([self.path("sacct"), "--noheader", "--parsable2", "--allocations",
-                                  "--jobs=%s" % job_id, "--format=JobID,State,ExitCode,Elapsed,NodeList"])
+        rc, stdout = self.run([self.path("sacct"), "--noheader", "--parsable2", "--allocations",
+                               "--jobs=%s" % job_id, "--format=JobID,State,ExitCode,Elapsed,NodeList"])[:2]
         return parse_sacct_job(stdout) if rc == 0 else None
 
     def cancel(self, job_id):
@@ -291,7 +296,7 @@ class SlurmCli(object):
     def partitions(self):
         if not self.binaries.get("sinfo"):
             return []
-        rc, stdout, _ = self.run([self.path("sinfo"), "--noheader", "--format=%P|%D|%C|%a"])
+        rc, stdout = self.run([self.path("sinfo"), "--noheader", "--format=%P|%D|%C|%a"])[:2]
         return parse_sinfo_partitions(stdout) if rc == 0 else []
 
     def capacity_hint(self, params):
@@ -305,9 +310,9 @@ class SlurmCli(object):
         return ("; partition %s has %d CPUs on %d nodes (use fewer tasks, or an option such as "
                 "--overcommit in slurm_options)" % (partition["partition"], partition["cpus"], partition["nodes"]))
 
-    def submission_error(self, what, params, rc, stdout, stderr):
-        cmd = self.commands[-1]
-        messages = slurm_error_messages(stderr) or [line for line in stderr.splitlines() if line.strip()][-1:]
+    def submission_error(self, what, params, rc, stdout, stderr, cmd=None):
+        cmd = cmd or self.commands[-1]
+        messages = slurm_error_messages(stderr) or [line.strip() for line in stderr.splitlines() if line.strip()][:1]
         reason = "; ".join(messages) or "exit code %s" % rc
         msg = "Slurm rejected the job (%s): %s" % (what, reason)
         if is_capacity_error(messages):

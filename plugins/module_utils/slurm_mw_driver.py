@@ -18,18 +18,16 @@ installed on, or copied to, the compute nodes:
   wait for the master's address and start the workers.
 
 Standard library only, Python 3.8 or newer: the nodes have Debian's python3 and nothing else.
+Every rank of a job starts this file at once, often more ranks than CPUs: the modules that only
+the launcher or a user command needs are imported where they are used.
 """
 
-import ipaddress
 import json
 import os
 import re
 import select
-import selectors
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 from collections import deque
@@ -43,7 +41,7 @@ except ImportError:  # not on Linux: interface lookup by name is unavailable
 BOOTSTRAP = "import sys;exec(compile(sys.argv[1],'hpc.slurm.slurm_mw_driver','exec'))"
 # Control lines start with this marker; user output never needs to.
 MARKER = "@@hpc.slurm.mw "
-MW_VARIABLES = ("MW_MASTER_IP", "MW_MASTER_PORT", "MW_MASTER_HOST", "MW_PROC_ID", "MW_NUM_PROC")
+CHECK_IN_MISSING = "never checked in with the master"
 SIOCGIFADDR = 0x8915
 LISTEN_STATE = "0A"
 MAX_LINE_BYTES = 65536
@@ -102,9 +100,9 @@ def expand_ranges(ranges, keep_width=False):
         part = part.strip()
         if not part:
             continue
-        low, _, high = part.partition("-")
-        width = len(low) if keep_width else 0
-        for number in range(int(low), int(high or low) + 1):
+        bounds = part.split("-", 1)
+        width = len(bounds[0]) if keep_width else 0
+        for number in range(int(bounds[0]), int(bounds[-1]) + 1):
             numbers.append(str(number).zfill(width))
     return numbers
 
@@ -164,15 +162,19 @@ def master_address(interface, environ, host):
             address = source_address_towards(peer)
         except OSError:
             continue
-        if not ipaddress.ip_address(address).is_loopback:
+        if not is_loopback(address):
             return address
     try:
         address = socket.gethostbyname(host)
     except OSError:
         address = "127.0.0.1"
-    if ipaddress.ip_address(address).is_loopback:
+    if is_loopback(address):
         raise TaskError("cannot tell which address other nodes reach %s on; set the interface option" % host)
     return address
+
+
+def is_loopback(address):
+    return address.startswith("127.") or address == "::1"
 
 
 def free_port(address):
@@ -186,7 +188,7 @@ def decode_proc_net_address(hex_address):
     raw = bytes.fromhex(hex_address)
     if sys.byteorder == "little":
         raw = b"".join(raw[index:index + 4][::-1] for index in range(0, len(raw), 4))
-    return str(ipaddress.ip_address(raw))
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
 
 def listening_sockets(tables=("/proc/net/tcp", "/proc/net/tcp6")):
@@ -202,7 +204,7 @@ def listening_sockets(tables=("/proc/net/tcp", "/proc/net/tcp6")):
             fields = row.split()
             if len(fields) < 4 or fields[3] != LISTEN_STATE:
                 continue
-            address, _, port = fields[1].partition(":")
+            address, port = fields[1].split(":", 1)
             found.append((decode_proc_net_address(address), int(port, 16)))
     return found
 
@@ -225,6 +227,7 @@ def read_line(connection, limit=MAX_LINE_BYTES):
 def exit_status(returncode):
     """(exit_code, signal name) from a Popen returncode; a signal counts as 128 + its number."""
     if returncode is not None and returncode < 0:
+        import signal
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
@@ -278,6 +281,7 @@ class Task(object):
         child_environ.update(self.config.get("env") or {})
         child_environ.update(values)
         argv = command_argv(command, values)
+        import subprocess
         try:
             return subprocess.Popen(argv, env=child_environ, stdin=subprocess.DEVNULL)
         except OSError as error:
@@ -343,8 +347,9 @@ class Task(object):
             "workers_missing": missing,
         }
         if missing:
-            status["error"] = "ranks %s never checked in with the master at %s:%s within %g s" % (
-                ", ".join(str(rank) for rank in missing), master["ip"], master["port"], self.connect_timeout)
+            status["error"] = "ranks %s %s at %s:%s within %g s" % (
+                ", ".join(str(rank) for rank in missing), CHECK_IN_MISSING, master["ip"], master["port"],
+                self.connect_timeout)
         return status
 
     def collect_check_ins(self, server, deadline):
@@ -400,8 +405,7 @@ class Task(object):
             if remaining <= 0:
                 raise TaskError("rank %d on %s got no master address within %g s"
                                 % (self.rank, self.host, self.connect_timeout))
-            readable, _, _ = select.select([descriptor], [], [], remaining)
-            if not readable:
+            if not select.select([descriptor], [], [], remaining)[0]:
                 continue
             chunk = os.read(descriptor, 4096)
             if not chunk:
@@ -562,11 +566,11 @@ def elide_source(argv, source):
 def send_result(callback, result):
     """Batch mode: hand the result to the waiting module on the submit host."""
     payload = json.dumps({"token": callback["token"], "result": result}).encode("utf-8")
-    hosts = [callback.get("host"), os.environ.get("SLURM_SUBMIT_HOST")]
+    hosts = list(callback.get("hosts") or []) + [os.environ.get("SLURM_SUBMIT_HOST")]
     errors = []
     for host in dict.fromkeys(host for host in hosts if host):
         try:
-            with socket.create_connection((host, int(callback["port"])), timeout=10) as connection:
+            with socket.create_connection((host, int(callback["port"])), timeout=5) as connection:
                 connection.sendall(payload)
                 connection.shutdown(socket.SHUT_WR)
                 connection.recv(16)
@@ -594,6 +598,7 @@ class Launcher(object):
         self.collector.job_id = os.environ.get("SLURM_JOB_ID")
         self.announce_job()
         argv = self.argv()
+        import subprocess
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE)
@@ -607,13 +612,14 @@ class Launcher(object):
         return self.finish(process.wait())
 
     def relay(self, process):
+        import selectors
         streams = selectors.DefaultSelector()
         pending = {}
         for stream, pipe, target in (("stdout", process.stdout, 1), ("stderr", process.stderr, 2)):
             streams.register(pipe, selectors.EVENT_READ, (stream, target))
             pending[stream] = b""
         while streams.get_map():
-            for key, _ in streams.select():
+            for key, unused_events in streams.select():
                 stream, target = key.data
                 chunk = os.read(key.fd, 65536)
                 if not chunk:

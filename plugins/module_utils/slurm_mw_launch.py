@@ -34,6 +34,7 @@ from ansible_collections.hpc.slurm.plugins.module_utils.slurm_cli import (
 )
 from ansible_collections.hpc.slurm.plugins.module_utils.slurm_mw_driver import (
     BOOTSTRAP,
+    CHECK_IN_MISSING,
     MARKER,
     elide_source,
     expand_hostlist,
@@ -87,7 +88,8 @@ class ResultListener(object):
         self.port = self.server.getsockname()[1]
 
     def callback(self):
-        return {"host": socket.gethostname(), "port": self.port, "token": self.token}
+        """Where the launcher finds this host: its names first, then its addresses."""
+        return {"hosts": submit_host_names(), "port": self.port, "token": self.token}
 
     def pause(self, seconds):
         """Wait up to `seconds`, returning early when the result arrives."""
@@ -101,7 +103,7 @@ class ResultListener(object):
                 return
             self.server.settimeout(remaining)
             try:
-                connection, _ = self.server.accept()
+                connection = self.server.accept()[0]
             except socket.timeout:
                 return
             with connection:
@@ -128,6 +130,16 @@ class ResultListener(object):
 
     def close(self):
         self.server.close()
+
+
+def submit_host_names():
+    names = [socket.gethostname(), socket.getfqdn()]
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        infos = []
+    addresses = [info[4][0] for info in infos if not info[4][0].startswith("127.") and info[4][0] != "::1"]
+    return list(dict.fromkeys(names + addresses))
 
 
 def result_from_output(text):
@@ -208,6 +220,9 @@ class MasterWorkerJob(object):
             argv.append("--chdir=%s" % self.params["chdir"])
         return argv
 
+    def shown_step(self, config):
+        return self.shown(config["step_argv"] + [self.source, "task", json.dumps(config["task"])])
+
     def shown(self, argv, config=None):
         """A command as returned to the user: the driver source elided, the token hidden."""
         shown = elide_source(argv, self.source)
@@ -218,20 +233,38 @@ class MasterWorkerJob(object):
 
     # ------------------------------------------------------------------ check mode
 
-    def check(self):
-        """sbatch --test-only with the same allocation: validates, schedules nothing."""
-        config = self.launch_config(self.step_argv("srun"))
-        script = batch_script(self.params["python_interpreter"], self.launcher_args(config))
-        argv = self.sbatch_argv(test_only=True)
-        rc, stdout, stderr = self.cli.run(argv, data=script)
+    def test_only(self):
+        """--test-only with the same allocation: schedules nothing, creates no job.
+
+        Run before every submission too: Slurm accepts a job that no partition can ever hold
+        (unless EnforcePartLimits is set) and leaves it pending for ever, while --test-only
+        rejects it at once. srun checks the interactive modes: salloc has no --test-only, and
+        srun knows the options that salloc and srun share but sbatch lacks (--immediate).
+        """
+        if self.mode == "batch":
+            config = self.launch_config(self.step_argv("srun"))
+            script = batch_script(self.params["python_interpreter"], self.launcher_args(config))
+            argv, data = self.sbatch_argv(test_only=True), script
+        else:
+            argv = [self.cli.path("srun"), "--test-only"] + allocation_args(self.params)
+            if self.params.get("chdir"):
+                argv.append("--chdir=%s" % self.params["chdir"])
+            argv, data = argv + ["true"], None
+        rc, stdout, stderr = self.cli.run(argv, data=data)
         if rc != 0:
-            raise self.cli.submission_error("sbatch --test-only", self.params, rc, stdout, stderr)
+            raise self.cli.submission_error("%s --test-only" % os.path.basename(argv[0]), self.params,
+                                            rc, stdout, stderr)
+        return argv, stdout, stderr
+
+    def check(self):
+        argv, stdout, stderr = self.test_only()
+        config = self.launch_config(self.step_argv(self.cli.path("srun") if self.mode != "batch" else "srun"))
         return {
             "changed": True,
             "mode": self.mode,
             "test_only": parse_test_only(stderr),
             "cmd": argv,
-            "step_cmd": self.shown(config["step_argv"] + [self.source, "task", json.dumps(config["task"])]),
+            "step_cmd": self.shown_step(config),
             "stdout": stdout,
             "stderr": stderr,
         }
@@ -239,6 +272,7 @@ class MasterWorkerJob(object):
     # ------------------------------------------------------------------ batch mode
 
     def run_batch(self):
+        self.test_only()
         listener = ResultListener() if self.params["wait"] else None
         try:
             return self._run_batch(listener)
@@ -257,7 +291,7 @@ class MasterWorkerJob(object):
         if job_id is None:
             raise SlurmCommandError("sbatch printed no job id", cmd=argv, rc=rc, stdout=stdout, stderr=stderr)
         base = {"changed": True, "mode": self.mode, "job_id": job_id, "cmd": argv,
-                "step_cmd": self.shown(config["step_argv"] + [self.source, "task", json.dumps(config["task"])])}
+                "step_cmd": self.shown_step(config)}
         if not listener:
             base.update(job_summary(self.cli.show_job(job_id)))
             base["elapsed"] = round(time.monotonic() - self.started, 3)
@@ -287,15 +321,15 @@ class MasterWorkerJob(object):
     def run_local(self):
         """interactive: the launcher runs srun, which allocates and launches in one go;
         allocation: salloc allocates and runs the launcher, whose srun launches the step."""
+        self.test_only()
         config = self.launch_config(self.step_argv(self.cli.path("srun")))
         launcher = [sys.executable] + self.launcher_args(config)
         if self.mode == "allocation":
             argv = [self.cli.path("salloc")] + allocation_args(self.params) + launcher
         else:
             argv = launcher
-        self.cli.commands.append(self.shown(argv))
         base = {"changed": True, "mode": self.mode, "cmd": self.shown(argv),
-                "step_cmd": self.shown(config["step_argv"] + [self.source, "task", json.dumps(config["task"])])}
+                "step_cmd": self.shown_step(config)}
         deadline = Deadline(self.params["wait_timeout"])
         run = LocalRun(argv, self.params["output_tail_lines"])
         finished = run.wait(deadline)
@@ -306,16 +340,13 @@ class MasterWorkerJob(object):
 
         result = run.result
         if run.job_id is None:
-            messages = (result or {}).get("slurm_errors") or [line for line in run.stderr if "error" in line]
-            error = SlurmCommandError(
-                "Slurm rejected the job (%s): %s" % (os.path.basename(argv[0]) if self.mode == "allocation" else "srun",
-                                                     "; ".join(messages) or "exit code %s" % run.returncode),
-                cmd=base["cmd"], rc=run.returncode, stdout="\n".join(run.stdout), stderr="\n".join(run.stderr))
-            if any("node configuration is not available" in message for message in messages):
-                error.msg += self.cli.capacity_hint(self.params)
-            raise error
-        record, _ = wait_for_end(lambda: self.cli.show_job(run.job_id), Deadline(CANCEL_SETTLE_SECONDS),
-                                 SETTLE_POLL_SECONDS)
+            # srun or salloc refused the job before it got an id; their messages (relayed by the
+            # launcher in interactive mode) say why.
+            raise self.cli.submission_error("salloc" if self.mode == "allocation" else "srun", self.params,
+                                            run.returncode, "\n".join(run.stdout), "\n".join(run.stderr),
+                                            cmd=base["cmd"])
+        record = wait_for_end(lambda: self.cli.show_job(run.job_id), Deadline(CANCEL_SETTLE_SECONDS),
+                              SETTLE_POLL_SECONDS)[0]
         outcome = self.outcome(run.job_id, record, result, launcher_rc=run.returncode)
         outcome.setdefault("stdout", "\n".join(run.stdout))
         outcome.setdefault("stderr", "\n".join(run.stderr))
@@ -333,15 +364,18 @@ class MasterWorkerJob(object):
             local_run.stop()
         final = None
         if job_id:
-            final, _ = wait_for_end(lambda: self.cli.show_job(job_id), Deadline(CANCEL_SETTLE_SECONDS),
-                                    SETTLE_POLL_SECONDS)
+            final = wait_for_end(lambda: self.cli.show_job(job_id), Deadline(CANCEL_SETTLE_SECONDS),
+                                 SETTLE_POLL_SECONDS)[0]
         summary = job_summary(final) or last
+        if last_state == "unknown" and self.cli.query_error:
+            last_state = "unknown: %s" % self.cli.query_error
         msg = "job %s did not finish within %g s (last state %s%s after %.1f s); %s" % (
             job_id if job_id else "(no id yet)", self.params["wait_timeout"], last_state,
             ", reason %s" % last["reason"] if last.get("reason") not in (None, "None") else "",
             deadline.elapsed(),
             "cancelled it with scancel" if cancel and cancel[0] == 0 else
-            "scancel failed: %s" % (cancel[2].strip() if cancel else "no job id to cancel"))
+            "scancel failed: %s" % cancel[2].strip() if cancel else
+            "Slurm had not given it an id yet; stopped the launcher")
         outcome = dict(summary, failed=True, msg=msg, timed_out=True, last_state=last_state,
                        elapsed=round(time.monotonic() - self.started, 3),
                        rc=cancel[0] if cancel else None,
@@ -367,11 +401,16 @@ class MasterWorkerJob(object):
                 outcome["workers_missing"] = result["workers_missing"]
         state = summary.get("state")
         problems = []
-        if result is None:
+        if result is not None:
+            problems.extend(describe_failures(result))
+        elif state == "COMPLETED" and summary.get("exit_code") == 0:
+            # The launcher exits 0 only when every rank did: success, without the details.
+            self.module.warn("job %s completed, but its per-rank result did not reach this host (the compute "
+                             "nodes could not connect back to it); it is at the end of %s on %s"
+                             % (job_id, summary.get("stdout_path", "the job's output"), summary.get("batch_host")))
+        else:
             problems.append("the job reported no result (it ended in state %s with exit code %s; see %s)"
                             % (state, summary.get("exit_code"), summary.get("stdout_path", "its output")))
-        else:
-            problems.extend(describe_failures(result))
         if state and state != "COMPLETED" and not problems:
             problems.append("job ended in state %s" % state)
         if problems:
@@ -381,23 +420,40 @@ class MasterWorkerJob(object):
 
 
 def describe_failures(result):
-    problems = []
-    if result.get("launch_error"):
-        problems.append(result["launch_error"])
+    """What went wrong, cause first: ranks that only failed because of another are not repeated."""
+    problems = [result["launch_error"]] if result.get("launch_error") else []
+    tasks = result.get("tasks", [])
+    failed_ranks = result.get("failed_ranks") or []
+    master = result.get("master")
+    if tasks and not master and not result.get("launch_error"):
+        # Without the master's address no worker could start: rank 0 is the whole story.
+        problems.append("the master (rank 0 on %s) never became ready: %s"
+                        % (tasks[0].get("host") or "?", describe_task(tasks[0])))
+        if result.get("slurm_errors"):
+            problems.append("srun: " + "; ".join(result["slurm_errors"]))
+        return problems
+    explained = set()
     missing = result.get("workers_missing") or []
     if missing:
-        master = result.get("master") or {}
-        problems.append("self-test: ranks %s never checked in with the master at %s:%s" % (
-            ", ".join(str(rank) for rank in missing), master.get("ip"), master.get("port")))
-    failed = [task for task in result.get("tasks", []) if task["rank"] in (result.get("failed_ranks") or [])]
+        reasons = [task["error"] for task in tasks if task["rank"] in missing and task.get("error")]
+        problems.append("self-test: %s never checked in with the master at %s:%s%s" % (
+            ranks_phrase(missing), master["ip"], master["port"], " (%s)" % "; ".join(reasons) if reasons else ""))
+        explained.update(missing)
+        if tasks and CHECK_IN_MISSING in (tasks[0].get("error") or ""):
+            explained.add(0)
+    failed = [task for task in tasks if task["rank"] in failed_ranks and task["rank"] not in explained]
     if failed:
-        problems.append("ranks %s failed (%s)" % (
-            ", ".join(str(task["rank"]) for task in failed),
+        problems.append("%s failed (%s)" % (
+            ranks_phrase([task["rank"] for task in failed]),
             "; ".join("rank %s on %s: %s" % (task["rank"], task.get("host") or "?", describe_task(task))
                       for task in failed)))
     if not problems and result.get("srun_rc") not in (0, None):
         problems.append("srun exited with code %s: %s" % (result["srun_rc"], "; ".join(result.get("slurm_errors", []))))
     return problems
+
+
+def ranks_phrase(ranks):
+    return ("rank %s" if len(ranks) == 1 else "ranks %s") % ", ".join(str(rank) for rank in ranks)
 
 
 def describe_task(task):
@@ -440,7 +496,7 @@ class LocalRun(object):
                 remaining = deadline.remaining()
                 if remaining <= 0:
                     return False
-                for key, _ in streams.select(timeout=remaining):
+                for key, unused_events in streams.select(timeout=remaining):
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
                         streams.unregister(key.fileobj)

@@ -22,16 +22,21 @@ description:
     nothing else; the per-task driver travels inside the job as source text, so no shared
     filesystem and no copy step are needed.
 author:
-  - hpc.slurm maintainers
+  - hpc.slurm maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - hpc.slurm.slurm_wait
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Submits nothing. Validates the request with C(sbatch --test-only) (whatever the O(mode)) and
-        returns what Slurm says the job would get, and the commands it would run.
+      - Submits nothing. Validates the request with C(sbatch --test-only) (C(srun --test-only) in
+        O(mode=interactive) and O(mode=allocation)) and returns what Slurm says the job would get,
+        and the commands it would run.
+      - Every run outside check mode starts with the same validation, because Slurm accepts a job
+        that no partition can ever hold and leaves it pending for ever.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   mode:
@@ -92,10 +97,13 @@ options:
     description:
       - Further options for C(sbatch), C(salloc) or (in O(mode=interactive)) C(srun), one option per
         item in the C(--name=value) form, for example V(--mem=1G) or V(--overcommit).
+      - In O(mode=allocation) they go to C(salloc) and must be options that C(srun) knows too, since
+        C(srun --test-only) checks the request first (C(salloc) has no such check).
       - Each item is passed as one argument, never through a shell. Items come after the options
         that the module builds, so they can override them.
-      - Not allowed are C(--wrap), and in O(mode=interactive) options that redirect the tasks' input
-        or output (C(--input), C(--output), C(--error), C(--label), C(--pty)): the module reads them.
+      - Not allowed are C(--wrap), and in O(mode=interactive) the options that redirect the tasks' input
+        or output (C(--input), C(--output), C(--error), C(--label), C(--pty)), because the module reads
+        that input and output itself.
     type: list
     elements: str
     default: []
@@ -157,7 +165,7 @@ options:
     default: 20
 notes:
   - B(How the pieces reach the nodes.) The module runs C(python3 -c) with the driver's source as an
-    argument: Slurm delivers the arguments of a step to every node, so nothing is copied and no
+    argument. Slurm delivers the arguments of a step to every node, so nothing is copied and no
     shared filesystem is needed (C(sbcast) would need a node-local directory, a clean-up, and an
     allocation to exist first, which O(mode=interactive) does not have).
   - B(How the workers learn the master's address.) The step runs with C(srun --label --input=all).
@@ -529,8 +537,7 @@ def main():
     if problems:
         module.fail_json(msg="; ".join(problems))
 
-    required = ("sbatch",) if module.check_mode else REQUIRED_COMMANDS[params["mode"]]
-    cli = SlurmCli(module, required)
+    cli = SlurmCli(module, REQUIRED_COMMANDS[params["mode"]])
     job = MasterWorkerJob(module, cli, params)
     try:
         if module.check_mode:
