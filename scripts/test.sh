@@ -10,7 +10,7 @@ root=$PWD
 logs=$root/.cache/test-logs
 mkdir -p "$logs"
 # Molecule runs as SCENARIO:DEBIAN_RELEASE; two at a time (they wait on daemons more than CPU).
-RUNS=${RUNS:-"default:12 default:13 cluster:12 cluster:13 nosystemd:12"}
+RUNS=${RUNS:-"default:12 default:13 cluster:12 cluster:13 nosystemd:12 apptainer:13"}
 PARALLEL=${PARALLEL:-2}
 
 passed=0; failed=0; summary=()
@@ -38,6 +38,26 @@ stage test-images bash scripts/testbed-images.sh $(printf '%s\n' $RUNS | cut -d:
 stage yamllint yamllint --strict .
 stage ansible-lint ansible-lint
 stage unit-tests python -m pytest -q -p no:cacheprovider tests/unit
+
+# apptainer scenario: its offline inputs, prepared once and handed to molecule through the
+# environment (molecule/apptainer/molecule.yml). The Apptainer tarball comes from shared/artifacts
+# beside the checkout; the Go archive is made from Debian's packages into .cache/artifacts.
+apptainer_inputs() {
+  local artifacts=${APPTAINER_ARTIFACTS:-$(dirname "$root")/shared/artifacts} cache=$root/.cache/artifacts
+  local source go
+  mkdir -p "$cache" && rm -f "$cache/apptainer.env"
+  source=$(ls -v "$artifacts"/apptainer-*.tar.gz | tail -n 1) && [ -r "$source.sha256" ] || return 1
+  go=$(ls -v "$cache"/go*.linux-*.tar.gz 2>/dev/null | tail -n 1)
+  [ -n "$go" ] || go=$(bash "$artifacts/make-go-tarball.sh" "$cache" | tail -n 1) || return 1
+  printf 'export %q\n' "APPTAINER_SOURCE=$source" "APPTAINER_SOURCE_SHA256=$(cut -d' ' -f1 "$source.sha256")" \
+    "APPTAINER_GO_ARCHIVE=$go" "APPTAINER_GO_ARCHIVE_SHA256=$(sha256sum "$go" | cut -d' ' -f1)" \
+    "APPTAINER_GO_VERSION=$(basename "$go" | sed -E 's/^go([0-9.]+)\.linux-.*/\1/')" > "$cache/apptainer.env"
+  cat "$cache/apptainer.env"
+}
+if [[ " $RUNS " == *" apptainer:"* ]]; then
+  stage apptainer-inputs apptainer_inputs
+  [ -r "$root/.cache/artifacts/apptainer.env" ] && . "$root/.cache/artifacts/apptainer.env"
+fi
 
 running=()
 for run in $RUNS; do

@@ -21,6 +21,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "multinode: needs a controller and two or more compute nodes")
     config.addinivalue_line("markers", "reruns: runs site.yml again with other settings (single-node scenario only)")
     config.addinivalue_line("markers", "apptainer: needs the apptainer scenario (role enabled)")
+    config.addinivalue_line("markers", "faults: breaks and changes a live multi-node cluster (faults scenario only)")
 
 
 @pytest.fixture(scope="session")
@@ -80,10 +81,11 @@ def all_hosts(cluster):
 
 @pytest.fixture(scope="session")
 def run_playbook(inventory_file):
-    """Run a playbook of this repository against the molecule cluster; returns CompletedProcess."""
+    """Run a playbook of this repository against the molecule cluster (or another inventory file);
+    returns CompletedProcess."""
 
-    def run(playbook, *args, extra_vars=None, env=None):
-        cmd = [str(ANSIBLE_BIN / "ansible-playbook"), "-i", inventory_file, str(REPO / playbook), *args]
+    def run(playbook, *args, extra_vars=None, env=None, inventory=None):
+        cmd = [str(ANSIBLE_BIN / "ansible-playbook"), "-i", str(inventory or inventory_file), str(REPO / playbook), *args]
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
         full_env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
