@@ -25,7 +25,7 @@ JOB_USER = "hpcuser"
 JOB_UID = 5001
 # A held job gives up (exit 1) after this many seconds, so a broken test leaves no job behind.
 HOLD_LIMIT = 900
-# Settings the admin keeps in the inventory from the test that changes them on; every rerun passes them.
+# Settings a test changed for good (as an admin would in the inventory); every later rerun passes them.
 SITE_VARS = {}
 
 # Searches the files under a few roots for any of the byte strings given base64-encoded as arguments.
