@@ -1,0 +1,267 @@
+"""How long does `ansible-playbook site.yml` take to bring up a cluster, against doing it by hand?
+
+Usage (from the repository root, as root, after `bash scripts/test.sh` or at least
+scripts/venv.sh, scripts/testbed-docker.sh and scripts/testbed-images.sh 12):
+
+    .venv/bin/pip install -r benchmarks/requirements.txt     # matplotlib for the plot, Mitogen
+    .venv/bin/python benchmarks/converge.py [--computes 0,1,4,16] [--rounds 3] [--profile] [--mitogen]
+
+For every cluster size (0 computes = one host that is controller and compute node), each round
+starts fresh containers of the test image (the ones molecule uses: systemd as PID 1, the .debs
+already in the apt cache, nothing installed) and times, side by side:
+
+* hand-run: benchmarks/hand_run.sh, the tutorials' steps as one shell script, each step on all
+  nodes at once; the floor;
+* cold converge: `ansible-playbook site.yml` on an inventory of the same containers, reached
+  with the docker connection, from the first task until the health play has run a job on
+  every node;
+* rerun: site.yml again on the converged cluster; it must report changed=0 everywhere;
+* with --mitogen, cold converge and rerun again under Mitogen's strategy (mitogen_linear, its
+  own docker connection): an optional accelerator, not a dependency of the collection.
+
+Every side runs on its own fresh containers and their order rotates each round, so no side
+always goes first on a warm page cache. Figures are medians over the rounds; the machine is
+shared, so read the ratios rather than the seconds.
+Writes benchmarks/results/converge.md (table), converge.json (every run) and converge.png.
+With --profile, the cold converges also print per-task and per-role times
+(ansible.posix.profile_tasks/profile_roles) into .cache/bench-logs/.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+LOGS = REPO / ".cache" / "bench-logs"
+PREFIX = "bench"
+NETWORK = f"{PREFIX}-net"
+# The options of the molecule platforms (molecule/cluster/molecule.yml): systemd as PID 1.
+DOCKER_RUN = [
+    "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_NICE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    "--cgroupns", "host", "-e", "container=docker",
+]
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, check=True, text=True, **kwargs)
+
+
+def hosts_for(computes):
+    controller = f"{PREFIX}-ctl"
+    nodes = [f"{PREFIX}-node{i:02d}" for i in range(1, computes + 1)] or [controller]
+    return controller, nodes
+
+
+def remove_containers():
+    names = subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{PREFIX}-"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    if names:
+        run(["docker", "rm", "-f", *names], stdout=subprocess.DEVNULL)
+
+
+def start_containers(image, controller, nodes):
+    """Fresh containers, up to a running systemd; not part of any timing."""
+    remove_containers()
+    if subprocess.run(["docker", "network", "inspect", NETWORK], capture_output=True).returncode:
+        run(["docker", "network", "create", NETWORK], stdout=subprocess.DEVNULL)
+    hosts = sorted({controller, *nodes})
+    for host in hosts:
+        run(["docker", "run", "-d", "--name", host, "--hostname", host, "--network", NETWORK,
+             *DOCKER_RUN, image, "/lib/systemd/systemd"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    for host in hosts:
+        # Straight after `docker run` systemctl cannot reach systemd yet and prints nothing.
+        while (state := subprocess.run(["docker", "exec", host, "systemctl", "is-system-running", "--wait"],
+                                       capture_output=True, text=True).stdout.strip()) not in ("running", "degraded"):
+            if time.monotonic() > deadline:
+                sys.exit(f"{host}: systemd is '{state}', not running; see `docker logs {host}`")
+            time.sleep(0.5)
+
+
+def timed(cmd, log, env=None, cwd=REPO):
+    start = time.monotonic()
+    with open(log, "w") as out:
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    seconds = time.monotonic() - start
+    if result.returncode:
+        sys.exit(f"{' '.join(cmd[:2])} failed (rc {result.returncode}); see {log}")
+    return seconds
+
+
+def write_inventory(path, controller, nodes, connection="community.docker.docker"):
+    lines = ["all:", "  vars:", f"    ansible_connection: {connection}", "  children:",
+             "    slurmctld:", "      hosts:", f"        {controller}:", "    slurmd:", "      hosts:"]
+    lines += [f"        {node}:" for node in nodes]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def recap_changed(log):
+    """changed= of every host in the last PLAY RECAP."""
+    text = Path(log).read_text()
+    recap = text[text.rindex("PLAY RECAP"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", recap, re.M)}
+
+
+def hand_run(image, controller, nodes, tag):
+    start_containers(image, controller, nodes)
+    computes = [] if nodes == [controller] else nodes
+    return timed(["bash", str(REPO / "benchmarks" / "hand_run.sh"), controller, *computes],
+                 LOGS / f"{tag}-hand-run.log")
+
+
+def mitogen_strategy_path():
+    """The strategy plugins of Mitogen, or None when it is not installed."""
+    try:
+        import ansible_mitogen
+    except ImportError:
+        return None
+    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+
+
+def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=REPO):
+    start_containers(image, controller, nodes)
+    inventory = Path(tempfile.mkdtemp(prefix="bench-inventory-")) / "hosts.yml"
+    # Mitogen takes over connections it knows by their short name only.
+    write_inventory(inventory, controller, nodes, "docker" if mitogen else "community.docker.docker")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(checkout / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    if mitogen:
+        env.update(ANSIBLE_STRATEGY_PLUGINS=mitogen_strategy_path(), ANSIBLE_STRATEGY="mitogen_linear")
+    playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(checkout / "site.yml")]
+    cold_env = dict(env)
+    if profile:
+        cold_env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks,ansible.posix.profile_roles",
+                        PROFILE_TASKS_TASK_OUTPUT_LIMIT="40")
+    cold = timed(playbook, LOGS / f"{tag}-cold.log", cold_env, checkout)
+    rerun = timed(playbook, LOGS / f"{tag}-rerun.log", env, checkout)
+    changed = recap_changed(LOGS / f"{tag}-rerun.log")
+    return cold, rerun, sum(changed.values())
+
+
+def label(computes):
+    return "1 host (controller + compute)" if computes == 0 else f"1 controller + {computes} computes"
+
+
+def median(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def write_table(results, rounds, when, mitogen):
+    lines = [
+        f"Medians of {rounds} rounds on fresh Debian 12 containers ({when}, {os.cpu_count()} cores).",
+        "Ratios are to the hand-run floor (benchmarks/hand_run.sh) measured in the same rounds; "
+        "rerun % is of the cold converge of the same side.", "",
+        "| cluster | hand-run | cold converge | ratio | idempotent rerun | rerun/cold | rerun changed |"
+        + (" cold, Mitogen | ratio | rerun, Mitogen | rerun/cold |" if mitogen else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if mitogen else ""),
+    ]
+    for computes, runs in results.items():
+        hand, cold, rerun = median(runs, "hand_run"), median(runs, "cold"), median(runs, "rerun")
+        changed = max(max(r["rerun_changed"], r.get("mitogen_rerun_changed", 0)) for r in runs)
+        line = (f"| {label(computes)} | {hand:.1f} s | {cold:.1f} s | {cold / hand:.2f}× | "
+                f"{rerun:.1f} s | {100 * rerun / cold:.0f}% | {changed} |")
+        if mitogen:
+            m_cold, m_rerun = median(runs, "mitogen_cold"), median(runs, "mitogen_rerun")
+            line += f" {m_cold:.1f} s | {m_cold / hand:.2f}× | {m_rerun:.1f} s | {100 * m_rerun / m_cold:.0f}% |"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def plot(results, path, mitogen):
+    try:
+        import matplotlib
+    except ImportError:
+        print("no matplotlib: no plot (pip install -r benchmarks/requirements.txt)", file=sys.stderr)
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    hosts = [1 if c == 0 else c + 1 for c in results]
+    series = [("hand_run", "hand-run script", "o--"), ("cold", "site.yml, cold", "s-"),
+              ("rerun", "site.yml, rerun (changed=0)", "^-")]
+    if mitogen:
+        series += [("mitogen_cold", "site.yml + Mitogen, cold", "s:"),
+                   ("mitogen_rerun", "site.yml + Mitogen, rerun", "^:")]
+    fig, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for key, name, style in series:
+        axis.plot(hosts, [median(runs, key) for runs in results.values()], style, label=name)
+    axis.set_xlabel("hosts in the cluster (1 = controller is also the compute node)")
+    axis.set_ylabel("wall time, median (s)")
+    axis.set_xticks(hosts)
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    axis.set_title("Deploy time against cluster size, Debian 12 containers")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--computes", default="0,1,4,16",
+                        help="cluster sizes as numbers of compute nodes; 0 = a single host (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--release", default="12", help="Debian release of the test image")
+    parser.add_argument("--profile", action="store_true", help="per-task profile of every cold converge")
+    parser.add_argument("--mitogen", action="store_true",
+                        help="also time site.yml under Mitogen's strategy (pip install -r benchmarks/requirements.txt)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--checkout", type=Path, default=REPO,
+                        help="time the site.yml of another checkout of this repository (e.g. a `git worktree` "
+                             "of an older commit) against the same hand-run floor")
+    args = parser.parse_args()
+    image = f"hpc-slurm-test:debian{args.release}"
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+        sys.exit(f"no image {image}: run scripts/testbed-images.sh {args.release} first")
+    if args.mitogen and not mitogen_strategy_path():
+        sys.exit("--mitogen: Mitogen is not installed (pip install -r benchmarks/requirements.txt)")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    args.output.mkdir(parents=True, exist_ok=True)
+    sizes = [int(n) for n in args.computes.split(",")]
+    results = {n: [] for n in sizes}
+    try:
+        for round_number in range(1, args.rounds + 1):
+            for computes in sizes:
+                controller, nodes = hosts_for(computes)
+                tag = f"c{computes}-r{round_number}"
+                entry = {}
+                sides = ["hand", "ansible"] + (["mitogen"] if args.mitogen else [])
+                # Rotate the order each round so that no side always goes first.
+                shift = (round_number - 1) % len(sides)
+                for side in sides[shift:] + sides[:shift]:
+                    if side == "hand":
+                        entry["hand_run"] = hand_run(image, controller, nodes, tag)
+                    elif side == "ansible":
+                        entry["cold"], entry["rerun"], entry["rerun_changed"] = ansible_run(
+                            image, controller, nodes, tag, args.profile, checkout=args.checkout.resolve())
+                    else:
+                        entry["mitogen_cold"], entry["mitogen_rerun"], entry["mitogen_rerun_changed"] = ansible_run(
+                            image, controller, nodes, f"{tag}-mitogen", False, mitogen=True,
+                            checkout=args.checkout.resolve())
+                results[computes].append(entry)
+                print(f"round {round_number}, {label(computes)}: "
+                      + ", ".join(f"{key} {value:.1f}" if isinstance(value, float) else f"{key} {value}"
+                                  for key, value in entry.items()), flush=True)
+    finally:
+        remove_containers()
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    table = write_table(results, args.rounds, when, args.mitogen)
+    (args.output / "converge.md").write_text(table)
+    (args.output / "converge.json").write_text(json.dumps(
+        {"date": when, "release": args.release, "rounds": args.rounds, "cpus": os.cpu_count(),
+         "runs": {str(k): v for k, v in results.items()}}, indent=1) + "\n")
+    plot(results, args.output / "converge.png", args.mitogen)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
