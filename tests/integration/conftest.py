@@ -15,6 +15,9 @@ import testinfra
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_BIN = Path(sys.executable).parent
+# The normal user that test jobs run as (the tests that name it at collection time repeat it).
+JOB_USER = "hpcuser"
+JOB_UID = 5001
 
 
 def pytest_configure(config):
@@ -93,3 +96,11 @@ def run_playbook(inventory_file):
         return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=full_env)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def job_user(all_hosts):
+    """A normal user with the same uid on every host, as a directory service would give."""
+    for host in all_hosts:
+        host.run_expect([0], f"id {JOB_USER} || useradd --create-home --uid {JOB_UID} {JOB_USER}")
+    return JOB_USER

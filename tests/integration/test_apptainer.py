@@ -15,7 +15,6 @@ pytestmark = pytest.mark.apptainer
 REPO = Path(__file__).resolve().parents[2]
 ROLE_DEFAULTS = yaml.safe_load((REPO / "roles/apptainer/defaults/main.yml").read_text())
 JOB_USER = "hpcuser"
-JOB_UID = 5001
 SANDBOX = "/tmp/hpc-slurm-sandbox"
 # Not under /tmp: systemd mounts a tmpfs there, which `docker cp` does not see.
 IMAGE = "/var/tmp/hpc-slurm-test.sif"
@@ -53,14 +52,6 @@ def build_host(setting, all_hosts):
 @pytest.fixture(scope="module")
 def other_hosts(build_host, all_hosts):
     return [h for h in all_hosts if h.backend.name != build_host.backend.name]
-
-
-@pytest.fixture(scope="module")
-def job_user(all_hosts):
-    """A normal user with the same uid on every host, as a directory service would give."""
-    for host in all_hosts:
-        host.run_expect([0], f"id {JOB_USER} || useradd --create-home --uid {JOB_UID} {JOB_USER}")
-    return JOB_USER
 
 
 def as_user(user, command):

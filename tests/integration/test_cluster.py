@@ -5,8 +5,6 @@ import re
 
 import pytest
 
-JOB_USER = "hpcuser"
-JOB_UID = 5001
 
 
 def node_name(host):
@@ -15,14 +13,6 @@ def node_name(host):
 
 def parse_pairs(text):
     return dict(re.findall(r"(\w+)=(\S+)", text))
-
-
-@pytest.fixture(scope="module")
-def job_user(all_hosts):
-    """A normal user with the same uid on every host, as a directory service would give."""
-    for host in all_hosts:
-        host.run_expect([0], f"id {JOB_USER} || useradd --create-home --uid {JOB_UID} {JOB_USER}")
-    return JOB_USER
 
 
 def as_user(user, command):

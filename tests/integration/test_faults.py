@@ -22,7 +22,6 @@ import yaml
 pytestmark = pytest.mark.faults
 
 JOB_USER = "hpcuser"
-JOB_UID = 5001
 # A held job gives up (exit 1) after this many seconds, so a broken test leaves no job behind.
 HOLD_LIMIT = 900
 # Settings a test changed for good (as an admin would in the inventory); every later rerun passes them.
@@ -217,14 +216,6 @@ def no_jobs_left_behind(controller):
         return listed.rc == 0 and not listed.stdout.strip(), listed.stdout + listed.stderr
     controller.run(f"scancel --user={JOB_USER}")
     wait_until("an empty queue after the test", queue_empty, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def job_user(all_hosts):
-    """A normal user with the same uid on every host, as a directory service would give."""
-    for host in all_hosts:
-        host.run_expect([0], f"id {JOB_USER} || useradd --create-home --uid {JOB_UID} {JOB_USER}")
-    return JOB_USER
 
 
 def test_check_mode_on_a_fresh_host_changes_nothing(
