@@ -4,7 +4,7 @@ Usage (from the repository root, as root, after `bash scripts/test.sh` or at lea
 scripts/venv.sh, scripts/testbed-docker.sh and scripts/testbed-images.sh 12):
 
     .venv/bin/pip install -r benchmarks/requirements.txt     # matplotlib for the plot, Mitogen
-    .venv/bin/python benchmarks/converge.py [--computes 0,1,4,16] [--rounds 3] [--profile] [--mitogen]
+    .venv/bin/python benchmarks/converge.py [--computes 0,1,4,16] [--rounds 3] [--profile] [--mitogen] [--compare DIR]
 
 For every cluster size (0 computes = one host that is controller and compute node), each round
 starts fresh containers of the test image (the ones molecule uses: systemd as PID 1, the .debs
@@ -18,6 +18,8 @@ already in the apt cache, nothing installed) and times, side by side:
 * rerun: site.yml again on the converged cluster; it must report changed=0 everywhere;
 * with --mitogen, cold converge and rerun again under Mitogen's strategy (mitogen_linear, its
   own docker connection): an optional accelerator, not a dependency of the collection.
+* with --compare DIR, cold converge and rerun of the site.yml of another checkout (a `git worktree`
+  of an older commit), so that a change is measured against what it replaces in the same rounds.
 
 Every side runs on its own fresh containers and their order rotates each round, so no side
 always goes first on a warm page cache. Figures are medians over the rounds; the machine is
@@ -156,7 +158,7 @@ def median(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
-def write_table(results, rounds, when, mitogen):
+def write_table(results, rounds, when, mitogen, compare=None):
     lines = [
         f"Medians of {rounds} rounds on fresh Debian 12 containers ({when}, {os.cpu_count()} cores).",
         "Ratios are to the hand-run floor (benchmarks/hand_run.sh) measured in the same rounds; "
@@ -167,17 +169,29 @@ def write_table(results, rounds, when, mitogen):
     ]
     for computes, runs in results.items():
         hand, cold, rerun = median(runs, "hand_run"), median(runs, "cold"), median(runs, "rerun")
-        changed = max(max(r["rerun_changed"], r.get("mitogen_rerun_changed", 0)) for r in runs)
+        changed = max(max(r["rerun_changed"], r.get("mitogen_rerun_changed", 0), r.get("compare_rerun_changed", 0))
+                      for r in runs)
         line = (f"| {label(computes)} | {hand:.1f} s | {cold:.1f} s | {cold / hand:.2f}× | "
                 f"{rerun:.1f} s | {100 * rerun / cold:.0f}% | {changed} |")
         if mitogen:
             m_cold, m_rerun = median(runs, "mitogen_cold"), median(runs, "mitogen_rerun")
             line += f" {m_cold:.1f} s | {m_cold / hand:.2f}× | {m_rerun:.1f} s | {100 * m_rerun / m_cold:.0f}% |"
         lines.append(line)
+    if compare:
+        lines += [
+            "", f"Against {compare} (the same rounds, its own fresh containers; speed-up = {compare} / this checkout):", "",
+            f"| cluster | cold, {compare} | cold, this | speed-up | rerun, {compare} | rerun, this | speed-up |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for computes, runs in results.items():
+            cold, rerun = median(runs, "cold"), median(runs, "rerun")
+            old_cold, old_rerun = median(runs, "compare_cold"), median(runs, "compare_rerun")
+            lines.append(f"| {label(computes)} | {old_cold:.1f} s | {cold:.1f} s | {old_cold / cold:.2f}× | "
+                         f"{old_rerun:.1f} s | {rerun:.1f} s | {old_rerun / rerun:.2f}× |")
     return "\n".join(lines) + "\n"
 
 
-def plot(results, path, mitogen):
+def plot(results, path, mitogen, compare=None):
     try:
         import matplotlib
     except ImportError:
@@ -191,6 +205,9 @@ def plot(results, path, mitogen):
     if mitogen:
         series += [("mitogen_cold", "site.yml + Mitogen, cold", "s:"),
                    ("mitogen_rerun", "site.yml + Mitogen, rerun", "^:")]
+    if compare:
+        series += [("compare_cold", f"site.yml at {compare}, cold", "s--"),
+                   ("compare_rerun", f"site.yml at {compare}, rerun", "^--")]
     fig, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
     for key, name, style in series:
         axis.plot(hosts, [median(runs, key) for runs in results.values()], style, label=name)
@@ -218,12 +235,20 @@ def main():
     parser.add_argument("--checkout", type=Path, default=REPO,
                         help="time the site.yml of another checkout of this repository (e.g. a `git worktree` "
                              "of an older commit) against the same hand-run floor")
+    parser.add_argument("--compare", type=Path,
+                        help="also time the site.yml of this other checkout (e.g. a `git worktree` of an older "
+                             "commit) in the same rounds, and tabulate the speed-up")
     args = parser.parse_args()
     image = f"hpc-slurm-test:debian{args.release}"
     if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
         sys.exit(f"no image {image}: run scripts/testbed-images.sh {args.release} first")
     if args.mitogen and not mitogen_strategy_path():
         sys.exit("--mitogen: Mitogen is not installed (pip install -r benchmarks/requirements.txt)")
+    compare = None
+    if args.compare:
+        revision = subprocess.run(["git", "-C", str(args.compare), "rev-parse", "--short", "HEAD"],
+                                  capture_output=True, text=True)
+        compare = f"commit {revision.stdout.strip()}" if revision.returncode == 0 else str(args.compare)
     LOGS.mkdir(parents=True, exist_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
     sizes = [int(n) for n in args.computes.split(",")]
@@ -234,7 +259,7 @@ def main():
                 controller, nodes = hosts_for(computes)
                 tag = f"c{computes}-r{round_number}"
                 entry = {}
-                sides = ["hand", "ansible"] + (["mitogen"] if args.mitogen else [])
+                sides = ["hand", "ansible"] + (["mitogen"] if args.mitogen else []) + (["compare"] if args.compare else [])
                 # Rotate the order each round so that no side always goes first.
                 shift = (round_number - 1) % len(sides)
                 for side in sides[shift:] + sides[:shift]:
@@ -243,6 +268,9 @@ def main():
                     elif side == "ansible":
                         entry["cold"], entry["rerun"], entry["rerun_changed"] = ansible_run(
                             image, controller, nodes, tag, args.profile, checkout=args.checkout.resolve())
+                    elif side == "compare":
+                        entry["compare_cold"], entry["compare_rerun"], entry["compare_rerun_changed"] = ansible_run(
+                            image, controller, nodes, f"{tag}-compare", False, checkout=args.compare.resolve())
                     else:
                         entry["mitogen_cold"], entry["mitogen_rerun"], entry["mitogen_rerun_changed"] = ansible_run(
                             image, controller, nodes, f"{tag}-mitogen", False, mitogen=True,
@@ -254,12 +282,12 @@ def main():
     finally:
         remove_containers()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    table = write_table(results, args.rounds, when, args.mitogen)
+    table = write_table(results, args.rounds, when, args.mitogen, compare)
     (args.output / "converge.md").write_text(table)
     (args.output / "converge.json").write_text(json.dumps(
-        {"date": when, "release": args.release, "rounds": args.rounds, "cpus": os.cpu_count(),
+        {"date": when, "release": args.release, "rounds": args.rounds, "cpus": os.cpu_count(), "compare": compare,
          "runs": {str(k): v for k, v in results.items()}}, indent=1) + "\n")
-    plot(results, args.output / "converge.png", args.mitogen)
+    plot(results, args.output / "converge.png", args.mitogen, compare)
     print(table)
 
 
