@@ -1,6 +1,6 @@
 """Faults and changes on a live cluster: reruns and config changes while jobs run, a config
-slurmctld refuses, nodes added, removed and restarted, a controller restart, munge key
-rotation, check mode, and the files' owners and modes afterwards.
+slurmctld refuses, nodes added, removed and restarted, a controller restart, a node with a
+foreign munge key, munge key rotation, check mode, and the files' owners and modes afterwards.
 
 The tests share one converged cluster (molecule/faults) and run top to bottom, each leaving
 the cluster healthy for the next. Jobs run as a normal user and hold until the test creates
@@ -45,6 +45,7 @@ for top in ("/etc", "/tmp", "/var", "/root", "/home", "/run"):
             if any(needle in data for needle in needles):
                 print(path)
 """
+HEALTH_PLAYBOOK = "tests/integration/playbooks/health_check.yml"
 WORLD_WRITABLE = "find / -xdev -perm -0002 ! -type l ! -type s ! -path '/tmp/*' ! -path '/var/tmp/*' ! -path '/dev/*' | sort"
 
 
@@ -381,6 +382,28 @@ def test_controller_restart_keeps_the_queue_and_jobs_complete(controller, contro
     assert {state for job, state in after.items() if job not in running} == {"PENDING"}, after
     release_and_expect_success(controller, computes, tag, jobs)
     wait_nodes_idle(controller, compute_names)
+
+
+def test_node_with_a_foreign_munge_key_fails_the_health_check_naming_it(
+    run_playbook, controller_name, computes, compute_names, controller, job_user
+):
+    node, name = computes[-1], compute_names[-1]
+    cluster_key = controller.check_output("base64 -w0 /etc/munge/munge.key")
+    node.check_output("umask 0277 && head -c 128 /dev/urandom > /etc/munge/munge.key && systemctl restart munge")
+    try:
+        checked = run_playbook(HEALTH_PLAYBOOK, extra_vars={**SITE_VARS, "slurm_health_timeout": 20},
+                               env={"ANSIBLE_PIPELINING": "1"})
+        output = flat(checked.stdout + checked.stderr)
+        assert checked.returncode != 0, failure(output)
+        assert f"munge: credentials made on {controller_name} do not decode on {name}: {name}: unmunge:" in output, \
+            failure(checked.stdout + checked.stderr)
+        assert "the munge keys differ or munged is not running there" in output
+        for other in compute_names[:-1]:
+            assert f"do not decode on {other}" not in output
+    finally:
+        node.check_output(f"umask 0277 && echo {cluster_key} | base64 -d > /etc/munge/munge.key && systemctl restart munge")
+    # The failed launch leaves the node completing until slurmctld resends the job's end to it.
+    wait_nodes_idle(controller, compute_names, timeout=300)
 
 
 def test_munge_key_rotation_reaches_every_node_and_leaves_no_old_key(
