@@ -51,6 +51,14 @@ options:
         process, and C(slurmd -C) when slurmd is installed.
     type: bool
     default: false
+  facts:
+    description:
+      - Also gather Ansible's facts of these subsets, as M(ansible.builtin.setup) with this
+        C(gather_subset) would, and return them as facts: the same facts for one module run
+        fewer per host. Empty gathers none.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -61,6 +69,7 @@ EXAMPLES = r"""
     contents: [/etc/hosts]
     services: [slurmd]
     hardware: true
+    facts: [min, network]
   register: state
 """
 
@@ -95,6 +104,10 @@ hardware:
       (the C(NodeName=) line of C(slurmd -C), null when slurmd is not installed).
   returned: when O(hardware) is true
   type: dict
+ansible_facts:
+  description: With O(facts), the facts M(ansible.builtin.setup) gathers for those subsets.
+  returned: when O(facts) is not empty
+  type: dict
 """
 
 import grp
@@ -104,9 +117,15 @@ import pwd
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.facts import ansible_collector, default_collectors
+from ansible.module_utils.facts.namespace import PrefixFactNamespace
 
 # States for which `systemctl is-enabled` succeeds, which is what the service module goes by.
 ENABLED_STATES = {"enabled", "enabled-runtime", "alias", "static", "indirect", "generated", "transient"}
+# What ansible.builtin.setup always gathers unless told '!min'.
+SETUP_MINIMAL_SUBSET = frozenset(["apparmor", "caps", "cmdline", "date_time", "distribution", "dns", "env", "fips",
+                                  "local", "lsb", "pkg_mgr", "platform", "python", "selinux", "service_mgr",
+                                  "ssh_pub_keys", "user"])
 
 
 def installed_packages(dpkg_output):
@@ -180,6 +199,15 @@ def read_text(path):
         return None
 
 
+def gather_facts(module, subsets):
+    """What ansible.builtin.setup returns for gather_subset=subsets, from its own collectors."""
+    collector = ansible_collector.get_ansible_collector(
+        all_collector_classes=default_collectors.collectors,
+        namespace=PrefixFactNamespace(namespace_name="ansible", prefix="ansible_"),
+        filter_spec=[], gather_subset=subsets, gather_timeout=10, minimal_gather_subset=SETUP_MINIMAL_SUBSET)
+    return collector.collect(module=module)
+
+
 def run(module, argv):
     rc, out, err = module.run_command(argv)
     if rc != 0:
@@ -195,6 +223,7 @@ def main():
             contents=dict(type="list", elements="path", default=[]),
             services=dict(type="list", elements="str", default=[]),
             hardware=dict(type="bool", default=False),
+            facts=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -225,6 +254,8 @@ def main():
             "cgroup_fs": run(module, ["stat", "--file-system", "--format=%T", "/sys/fs/cgroup"]).strip(),
             "slurmd_node_line": node_line(run(module, [slurmd, "-C"])) if slurmd else None,
         }
+    if params["facts"]:
+        result["ansible_facts"] = gather_facts(module, params["facts"])
     module.exit_json(**result)
 
 

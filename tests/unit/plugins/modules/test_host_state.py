@@ -87,3 +87,21 @@ def test_without_systemd_daemon_states_are_unknown(monkeypatch, capsys):
     code, result = run_module({"services": ["munge"]}, capsys)
     assert code == 0
     assert result["services"] == {"munge": {"active": None, "enabled": None}}
+
+
+def test_facts_are_those_setup_gathers_for_the_same_subsets(capsys):
+    from ansible.modules import setup
+    code, result = run_module({"facts": ["!all", "!min", "platform", "distribution"]}, capsys)
+    assert code == 0
+    with patch_module_args({"gather_subset": ["!all", "!min", "platform", "distribution"]}), \
+            pytest.raises(SystemExit):
+        setup.main()
+    expected = json.loads(capsys.readouterr().out)["ansible_facts"]
+    found = result["ansible_facts"]
+    assert found["ansible_hostname"] == os.uname().nodename.split(".")[0]
+    assert found == expected
+
+
+def test_no_facts_unless_asked(capsys):
+    code, result = run_module({"packages": []}, capsys)
+    assert code == 0 and "ansible_facts" not in result
