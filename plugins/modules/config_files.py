@@ -16,13 +16,14 @@ description:
     suits configuration files, not large ones.
 author:
   - hpc.slurm maintainers (!UNKNOWN)
+extends_documentation_fragment: [ansible.builtin.action_common_attributes]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+  platform:
+    platforms: debian
 options:
   files:
     description: The files to write.
