@@ -55,8 +55,8 @@ options:
   facts:
     description:
       - Also gather Ansible's facts of these subsets, as M(ansible.builtin.setup) with this
-        C(gather_subset) would, and return them as facts: the same facts for one module run
-        fewer per host. Empty gathers none.
+        C(gather_subset) would, and return them as facts (the same facts for one module run
+        fewer per host). Empty gathers none.
     type: list
     elements: str
     default: []
