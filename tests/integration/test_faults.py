@@ -449,6 +449,39 @@ def test_check_mode_on_the_converged_cluster_changes_nothing_and_shows_no_key(ru
         assert form not in output
 
 
+def task_output(output, name):
+    """What a playbook printed under each task whose name starts with `name`."""
+    sections = re.split(r"^(?:TASK|RUNNING HANDLER) \[", output, flags=re.M)
+    return "".join(s for s in sections if s.startswith(name))
+
+
+def test_changed_directory_modes_are_mended_from_one_look_without_restarting_a_daemon(
+    run_playbook, controller, computes, cluster_hosts
+):
+    node = computes[0]
+    wanted = {node: {"/var/log/slurm": 0o750, "/var/lib/munge": 0o700}, controller: {"/var/lib/slurm/slurmctld": 0o700}}
+    for host, paths in wanted.items():
+        host.check_output(f"chmod 0775 {' '.join(paths)}")
+    pids = daemon_pids(cluster_hosts)
+
+    result, output = rerun(run_playbook)
+    assert result.returncode == 0, failure(output)
+    changes = recap(result.stdout)
+    # hpc.slurm.slurm's one module run for its directories and files, and hpc.slurm.munge's.
+    assert changes[node.backend.hostname] == (2, 0), changes
+    assert changes[controller.backend.hostname] == (1, 0), changes
+    assert all(changes[h.backend.hostname] == (0, 0) for h in computes[1:]), changes
+    for host, paths in wanted.items():
+        for path, mode in paths.items():
+            assert host.file(path).mode == mode, (host.backend.hostname, path)
+    # Only new text in slurm.conf or cgroup.conf restarts a daemon, and munged only for a new key.
+    assert daemon_pids(cluster_hosts) == pids
+    assert "restart.yml" not in output
+    # One look per host: hpc.slurm.munge took what hpc.slurm.slurm's look saw.
+    own_look = task_output(output, "hpc.slurm.munge : Look at munge's package")
+    assert own_look and not re.findall(r"^(?:ok|changed): ", own_look, re.M), own_look
+
+
 def test_files_keep_their_owners_and_modes(cluster_hosts, computes, controller):
     for host in cluster_hosts:
         name = host.backend.hostname
