@@ -46,6 +46,7 @@ for top in ("/etc", "/tmp", "/var", "/root", "/home", "/run"):
                 print(path)
 """
 HEALTH_PLAYBOOK = "tests/integration/playbooks/health_check.yml"
+MUNGE_PLAYBOOK = "tests/integration/playbooks/munge_only.yml"
 WORLD_WRITABLE = "find / -xdev -perm -0002 ! -type l ! -type s ! -path '/tmp/*' ! -path '/var/tmp/*' ! -path '/dev/*' | sort"
 
 
@@ -480,6 +481,24 @@ def test_changed_directory_modes_are_mended_from_one_look_without_restarting_a_d
     # One look per host: hpc.slurm.munge took what hpc.slurm.slurm's look saw.
     own_look = task_output(output, "hpc.slurm.munge : Look at munge's package")
     assert own_look and not re.findall(r"^(?:ok|changed): ", own_look, re.M), own_look
+
+
+def test_munge_role_alone_looks_itself_and_mends_a_directory(run_playbook, computes, cluster_hosts):
+    node = computes[-1]
+    node.check_output("chmod 0755 /var/lib/munge")
+    pids = daemon_pids(cluster_hosts)
+
+    result = run_playbook(MUNGE_PLAYBOOK, env={"ANSIBLE_PIPELINING": "1"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, failure(output)
+    own_look = task_output(output, "hpc.slurm.munge : Look at munge's package")
+    assert sorted(re.findall(r"^ok: \[(\S+)\]", own_look, re.M)) == sorted(h.backend.hostname for h in cluster_hosts), own_look
+    changes = recap(result.stdout)
+    assert changes[node.backend.hostname] == (1, 0), changes
+    others = [h.backend.hostname for h in cluster_hosts if h.backend.hostname != node.backend.hostname]
+    assert all(changes[name] == (0, 0) for name in others), changes
+    assert node.file("/var/lib/munge").mode == 0o700
+    assert daemon_pids(cluster_hosts) == pids
 
 
 def test_files_keep_their_owners_and_modes(cluster_hosts, computes, controller):
