@@ -54,12 +54,16 @@ options:
     default: false
   facts:
     description:
-      - Also gather Ansible's facts of these subsets, as M(ansible.builtin.setup) with this
-        C(gather_subset) would, and return them as facts (the same facts for one module run
-        fewer per host). Empty gathers none.
-    type: list
-    elements: str
-    default: []
+      - Also return the facts the hpc.slurm roles read, with the names and values
+        M(ansible.builtin.setup) gives them, so that no host needs a module run for its facts. They
+        are V(distribution), V(distribution_version), V(distribution_major_version),
+        V(distribution_release), V(architecture), V(nodename), V(hostname), V(service_mgr), and
+        V(default_ipv4) with its V(address), V(interface) and V(gateway).
+      - Only these, computed here rather than by Ansible's fact collectors, whose code is half of
+        what every look would otherwise carry to the host. A play that needs other facts gathers
+        them with M(ansible.builtin.setup).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -70,7 +74,7 @@ EXAMPLES = r"""
     contents: [/etc/hosts]
     services: [slurmd]
     hardware: true
-    facts: [min, network]
+    facts: true
   register: state
 """
 
@@ -106,27 +110,26 @@ hardware:
   returned: when O(hardware) is true
   type: dict
 ansible_facts:
-  description: With O(facts), the facts M(ansible.builtin.setup) gathers for those subsets.
-  returned: when O(facts) is not empty
+  description: With O(facts), the facts named there, as M(ansible.builtin.setup) gathers them.
+  returned: when O(facts) is true
   type: dict
 """
 
 import grp
 import hashlib
 import os
+import platform
 import pwd
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.facts import ansible_collector, default_collectors
-from ansible.module_utils.facts.namespace import PrefixFactNamespace
+from ansible.module_utils.common.sys_info import (get_distribution, get_distribution_codename,
+                                                  get_distribution_version)
 
 # States for which `systemctl is-enabled` succeeds, which is what the service module goes by.
 ENABLED_STATES = {"enabled", "enabled-runtime", "alias", "static", "indirect", "generated", "transient"}
-# What ansible.builtin.setup always gathers unless told '!min'.
-SETUP_MINIMAL_SUBSET = frozenset(["apparmor", "caps", "cmdline", "date_time", "distribution", "dns", "env", "fips",
-                                  "local", "lsb", "pkg_mgr", "platform", "python", "selinux", "service_mgr",
-                                  "ssh_pub_keys", "user"])
+# How ansible.builtin.setup names some init systems by the name of process 1.
+INIT_NAMES = {"procd": "openwrt_init", "runit-init": "runit", "svscan": "svc", "openrc-init": "openrc"}
 
 
 def installed_packages(dpkg_output):
@@ -200,13 +203,52 @@ def read_text(path):
         return None
 
 
-def gather_facts(module, subsets):
-    """What ansible.builtin.setup returns for gather_subset=subsets, from its own collectors."""
-    collector = ansible_collector.get_ansible_collector(
-        all_collector_classes=default_collectors.collectors,
-        namespace=PrefixFactNamespace(namespace_name="ansible", prefix="ansible_"),
-        filter_spec=[], gather_subset=subsets, gather_timeout=10, minimal_gather_subset=SETUP_MINIMAL_SUBSET)
-    return collector.collect(module=module)
+def service_mgr(module):
+    """ansible.builtin.setup's service_mgr on Linux: process 1 by name, unless it is a shell or 'init'."""
+    comm = read_text("/proc/1/comm")
+    name = os.path.basename(comm).strip() if comm is not None else None
+    if name and name != "init" and not name.endswith("sh"):
+        return INIT_NAMES.get(name, name)
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl and any(os.path.exists(canary) for canary in ("/run/systemd/system/", "/dev/.run/systemd/",
+                                                               "/dev/.systemd/")):
+        return "systemd"
+    if module.get_bin_path("initctl") and os.path.exists("/etc/init/"):
+        return "upstart"
+    if os.path.exists("/sbin/openrc"):
+        return "openrc"
+    if systemctl and os.path.islink("/sbin/init") and os.path.basename(os.readlink("/sbin/init")) == "systemd":
+        return "systemd"
+    if os.path.exists("/etc/init.d/"):
+        return "sysvinit"
+    if os.path.exists("/etc/dinit.d/"):
+        return "dinit"
+    return "service"
+
+
+def default_route(route_output):
+    """ansible.builtin.setup's default_ipv4 (address, interface, gateway) from `ip -4 route get 8.8.8.8`."""
+    words = route_output.splitlines()[0].split() if route_output else []
+    if not words or words[0] != "8.8.8.8":
+        return {}
+    keys = {"dev": "interface", "src": "address", "via": "gateway"}
+    return {keys[word]: value for word, value in zip(words, words[1:]) if word in keys and value != "8.8.8.8"}
+
+
+def gather_facts(module):
+    """The facts the roles read, named and computed as ansible.builtin.setup does on Debian."""
+    version = get_distribution_version() or "NA"
+    node = platform.node()
+    facts = {"distribution": get_distribution(), "distribution_version": version,
+             "distribution_major_version": version.split(".")[0],
+             "distribution_release": get_distribution_codename() or "NA",
+             "architecture": platform.machine(), "nodename": node, "hostname": node.split(".")[0],
+             "service_mgr": service_mgr(module)}
+    ip = module.get_bin_path("ip")
+    if ip:
+        _, out, _ = module.run_command([ip, "-4", "route", "get", "8.8.8.8"], errors="surrogate_then_replace")
+        facts["default_ipv4"] = default_route(out)
+    return {f"ansible_{name}": value for name, value in facts.items()}
 
 
 def run(module, argv):
@@ -224,7 +266,7 @@ def main():
             contents=dict(type="list", elements="path", default=[]),
             services=dict(type="list", elements="str", default=[]),
             hardware=dict(type="bool", default=False),
-            facts=dict(type="list", elements="str", default=[]),
+            facts=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -256,7 +298,7 @@ def main():
             "slurmd_node_line": node_line(run(module, [slurmd, "-C"])) if slurmd else None,
         }
     if params["facts"]:
-        result["ansible_facts"] = gather_facts(module, params["facts"])
+        result["ansible_facts"] = gather_facts(module)
     module.exit_json(**result)
 
 

@@ -89,17 +89,55 @@ def test_without_systemd_daemon_states_are_unknown(monkeypatch, capsys):
     assert result["services"] == {"munge": {"active": None, "enabled": None}}
 
 
-def test_facts_are_those_setup_gathers_for_the_same_subsets(capsys):
+def test_facts_are_those_setup_gathers_on_this_machine(capsys):
     from ansible.modules import setup
-    code, result = run_module({"facts": ["!all", "!min", "platform", "distribution"]}, capsys)
+    code, result = run_module({"facts": True}, capsys)
     assert code == 0
-    with patch_module_args({"gather_subset": ["!all", "!min", "platform", "distribution"]}), \
-            pytest.raises(SystemExit):
+    with patch_module_args({"gather_subset": ["!all", "!min", "platform", "distribution", "service_mgr",
+                                              "network"]}), pytest.raises(SystemExit):
         setup.main()
     expected = json.loads(capsys.readouterr().out)["ansible_facts"]
     found = result["ansible_facts"]
     assert found["ansible_hostname"] == os.uname().nodename.split(".")[0]
-    assert found == expected
+    assert found["ansible_distribution"] == "Debian" and found["ansible_service_mgr"]
+    found_route = found.pop("ansible_default_ipv4", {})
+    assert found == {name: expected[name] for name in found}
+    # setup adds the interface's netmask, MAC and the like to the three the route gives.
+    assert found_route == {key: expected["ansible_default_ipv4"][key] for key in found_route}
+    assert found_route.keys() == ({"address", "interface", "gateway"} & expected.get("ansible_default_ipv4", {}).keys())
+
+
+def test_default_route_is_what_ip_route_get_names():
+    recorded = (FIXTURES / "ip-route-get.debian12.txt").read_text()
+    assert host_state.default_route(recorded) == {"gateway": "172.20.0.1", "interface": "eth0", "address": "172.20.0.3"}
+    # A host on the network with no router: ip names no gateway.
+    assert host_state.default_route("8.8.8.8 dev eth0 src 10.0.0.5 uid 0 \n    cache \n") == {
+        "interface": "eth0", "address": "10.0.0.5"}
+    # No route at all: ip prints its error on stderr only.
+    assert host_state.default_route("") == {}
+
+
+@pytest.mark.parametrize("process_1, systemd_running, expected", [
+    ("systemd\n", True, "systemd"),
+    ("sleep\n", False, "sleep"),  # the nosystemd test hosts: setup names process 1
+    ("runit-init\n", False, "runit"),
+    ("bash\n", True, "systemd"),  # a shell as process 1 says nothing, so the systemd canary decides
+    ("init\n", False, "sysvinit"),
+])
+def test_service_mgr_follows_setup(monkeypatch, process_1, systemd_running, expected):
+    real_exists = os.path.exists
+    monkeypatch.setattr(host_state, "read_text", lambda path: process_1 if path == "/proc/1/comm" else None)
+    monkeypatch.setattr(host_state.os.path, "exists", lambda path: (
+        systemd_running if path == "/run/systemd/system/" else
+        path == "/etc/init.d/" if path in ("/etc/init.d/", "/etc/init/", "/sbin/openrc", "/dev/.run/systemd/",
+                                           "/dev/.systemd/") else real_exists(path)))
+    monkeypatch.setattr(host_state.os.path, "islink", lambda path: False)
+
+    class Module:
+        @staticmethod
+        def get_bin_path(name):
+            return "/usr/bin/systemctl" if name == "systemctl" else None
+    assert host_state.service_mgr(Module) == expected
 
 
 def test_no_facts_unless_asked(capsys):
