@@ -12,6 +12,8 @@ already in the apt cache, nothing installed) and times, side by side:
 
 * hand-run: benchmarks/hand_run.sh, the tutorials' steps as one shell script, each step on all
   nodes at once; the floor;
+* plain playbook: benchmarks/hand_run.yml, the same steps as one plain task each, on the same
+  inventory and connection as site.yml, no checks: what Ansible itself costs for those steps;
 * cold converge: `ansible-playbook site.yml` on an inventory of the same containers, reached
   with the docker connection, from the first task until the health play has run a job on
   every node;
@@ -130,7 +132,8 @@ def mitogen_strategy_path():
     return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
 
 
-def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=REPO):
+def playbook_command(image, controller, nodes, playbook, mitogen=False, checkout=REPO):
+    """Fresh containers, and the command and environment that run `playbook` on them."""
     start_containers(image, controller, nodes)
     inventory = Path(tempfile.mkdtemp(prefix="bench-inventory-")) / "hosts.yml"
     # Mitogen takes over connections it knows by their short name only.
@@ -139,7 +142,16 @@ def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     if mitogen:
         env.update(ANSIBLE_STRATEGY_PLUGINS=mitogen_strategy_path(), ANSIBLE_STRATEGY="mitogen_linear")
-    playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(checkout / "site.yml")]
+    return [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)], env
+
+
+def plain_run(image, controller, nodes, tag):
+    command, env = playbook_command(image, controller, nodes, REPO / "benchmarks" / "hand_run.yml")
+    return timed(command, LOGS / f"{tag}-plain.log", env)
+
+
+def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=REPO):
+    playbook, env = playbook_command(image, controller, nodes, checkout / "site.yml", mitogen, checkout)
     cold_env = dict(env)
     if profile:
         cold_env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks,ansible.posix.profile_roles",
@@ -162,17 +174,21 @@ def write_table(results, rounds, when, mitogen, compare=None):
     lines = [
         f"Medians of {rounds} rounds on fresh Debian 12 containers ({when}, {os.cpu_count()} cores).",
         "Ratios are to the hand-run floor (benchmarks/hand_run.sh) measured in the same rounds; "
+        "the plain playbook (benchmarks/hand_run.yml) is the same steps as plain Ansible tasks, and "
+        "site.yml's cold converge is also given as a ratio to it; "
         "rerun % is of the cold converge of the same side.", "",
-        "| cluster | hand-run | cold converge | ratio | idempotent rerun | rerun/cold | rerun changed |"
+        "| cluster | hand-run | plain playbook | ratio | cold converge | ratio | to plain | idempotent rerun "
+        "| rerun/cold | rerun changed |"
         + (" cold, Mitogen | ratio | rerun, Mitogen | rerun/cold |" if mitogen else ""),
-        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if mitogen else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if mitogen else ""),
     ]
     for computes, runs in results.items():
-        hand, cold, rerun = median(runs, "hand_run"), median(runs, "cold"), median(runs, "rerun")
+        hand, plain = median(runs, "hand_run"), median(runs, "plain")
+        cold, rerun = median(runs, "cold"), median(runs, "rerun")
         changed = max(max(r["rerun_changed"], r.get("mitogen_rerun_changed", 0), r.get("compare_rerun_changed", 0))
                       for r in runs)
-        line = (f"| {label(computes)} | {hand:.1f} s | {cold:.1f} s | {cold / hand:.2f}× | "
-                f"{rerun:.1f} s | {100 * rerun / cold:.0f}% | {changed} |")
+        line = (f"| {label(computes)} | {hand:.1f} s | {plain:.1f} s | {plain / hand:.2f}× | {cold:.1f} s | "
+                f"{cold / hand:.2f}× | {cold / plain:.2f}× | {rerun:.1f} s | {100 * rerun / cold:.0f}% | {changed} |")
         if mitogen:
             m_cold, m_rerun = median(runs, "mitogen_cold"), median(runs, "mitogen_rerun")
             line += f" {m_cold:.1f} s | {m_cold / hand:.2f}× | {m_rerun:.1f} s | {100 * m_rerun / m_cold:.0f}% |"
@@ -200,7 +216,8 @@ def plot(results, path, mitogen, compare=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     hosts = [1 if c == 0 else c + 1 for c in results]
-    series = [("hand_run", "hand-run script", "o--"), ("cold", "site.yml, cold", "s-"),
+    series = [("hand_run", "hand-run script", "o--"), ("plain", "the same steps as a plain playbook", "o:"),
+              ("cold", "site.yml, cold", "s-"),
               ("rerun", "site.yml, rerun (changed=0)", "^-")]
     if mitogen:
         series += [("mitogen_cold", "site.yml + Mitogen, cold", "s:"),
@@ -259,12 +276,14 @@ def main():
                 controller, nodes = hosts_for(computes)
                 tag = f"c{computes}-r{round_number}"
                 entry = {}
-                sides = ["hand", "ansible"] + (["mitogen"] if args.mitogen else []) + (["compare"] if args.compare else [])
+                sides = ["hand", "plain", "ansible"] + (["mitogen"] if args.mitogen else []) + (["compare"] if args.compare else [])
                 # Rotate the order each round so that no side always goes first.
                 shift = (round_number - 1) % len(sides)
                 for side in sides[shift:] + sides[:shift]:
                     if side == "hand":
                         entry["hand_run"] = hand_run(image, controller, nodes, tag)
+                    elif side == "plain":
+                        entry["plain"] = plain_run(image, controller, nodes, tag)
                     elif side == "ansible":
                         entry["cold"], entry["rerun"], entry["rerun_changed"] = ansible_run(
                             image, controller, nodes, tag, args.profile, checkout=args.checkout.resolve())
