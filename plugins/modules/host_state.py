@@ -204,7 +204,10 @@ def read_text(path):
 
 
 def service_mgr(module):
-    """ansible.builtin.setup's service_mgr on Linux: process 1 by name, unless it is a shell or 'init'."""
+    """ansible.builtin.setup's service_mgr on Linux: process 1 by name, unless it is a shell or 'init'.
+
+    setup's fallbacks for a host without /proc/1/comm (ps, the /sbin/init link) are left out.
+    """
     comm = read_text("/proc/1/comm")
     name = os.path.basename(comm).strip() if comm is not None else None
     if name and name != "init" and not name.endswith("sh"):
