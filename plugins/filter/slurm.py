@@ -157,54 +157,132 @@ def slurm_parse_node_config(text):
     return config
 
 
-def slurm_node_lines(nodes, memory_reserve_mb=0):
-    """Build slurm.conf NodeName lines from [{name, hardware, address?, params?}, ...].
+def slurm_node_config(node, memory_reserve_mb=0):
+    """One compute node's slurm.conf settings as data, from {name, hardware, params?}.
 
-    `hardware` is a dict from slurm_parse_node_config; RealMemory is lowered by
-    memory_reserve_mb and must stay >= 1. Nodes with equal settings and no address share one
-    line with a compressed hostlist; a node with an address gets its own line with NodeAddr.
-    `params` (e.g. Features, Weight) are appended sorted by key, then State=UNKNOWN unless
-    params set State. A hardware key in `params` (e.g. RealMemory, to declare less memory)
-    replaces the detected value; slurm_node_mismatches then checks it against slurmd -C. Only the six hardware keys above are taken from `hardware` (a detected
-    Gres needs gres.conf, so it is not written implicitly). Lines are sorted by hostlist.
+    `hardware` is a dict from slurm_parse_node_config; only its six hardware keys are taken (a
+    detected Gres needs gres.conf, so it is not written implicitly). RealMemory is lowered by
+    memory_reserve_mb and must stay >= 1. `params` (Features, Weight, ...) follow, sorted by key;
+    a hardware key there (RealMemory, to offer less memory) replaces the detected value, which
+    slurm_node_mismatches then checks against slurmd -C. State=UNKNOWN unless params set State.
+    NodeName and NodeAddr are not part of it: they come from the host.
     """
-    reserve = _to_int(memory_reserve_mb, "memory_reserve_mb", "slurm_node_lines")
+    filter_name = "slurm_node_config"
+    reserve = _to_int(memory_reserve_mb, "memory_reserve_mb", filter_name)
+    if not (isinstance(node, Mapping) and isinstance(node.get("name"), str)
+            and isinstance(node.get("hardware"), Mapping)):
+        _fail(filter_name, f"each node needs a name and a hardware dict, got {node!r}")
+    name, hardware, params = node["name"], node["hardware"], node.get("params") or {}
+    settings = {key: _to_int(hardware.get(key), f"node {name}: hardware {key}", filter_name)
+                for key in HARDWARE_KEYS}
+    settings["RealMemory"] -= reserve
+    if settings["RealMemory"] < 1:
+        _fail(filter_name, f"node {name} has RealMemory={hardware['RealMemory']} MB, "
+              f"which memory_reserve_mb={reserve} would leave below 1 MB; lower the reserve")
+    if not isinstance(params, Mapping):
+        _fail(filter_name, f"node {name}: params must be a dict, got {params!r}")
+    clashes = sorted(str(key) for key in params if str(key).lower() in {"nodename", "nodeaddr", "nodehostname"})
+    if clashes:
+        _fail(filter_name, f"node {name}: slurm_node_settings may not set {', '.join(clashes)}; "
+              "they come from the node's host name and slurm_node_address")
+    hardware_keys = {key.lower(): key for key in HARDWARE_KEYS}
+    for key, value in sorted(params.items(), key=lambda item: str(item[0])):
+        settings[hardware_keys.get(str(key).lower(), key)] = value
+    if "state" not in {str(key).lower() for key in params}:
+        settings["State"] = "UNKNOWN"
+    return settings
+
+
+def slurm_mem_per_cpu(settings):
+    """MiB per CPU a node offers (RealMemory // CPUs of slurm_node_config's settings)."""
+    return _to_int(settings.get("RealMemory"), "RealMemory", "slurm_mem_per_cpu") // max(
+        1, _to_int(settings.get("CPUs"), "CPUs", "slurm_mem_per_cpu"))
+
+
+def slurm_node_lines(nodes):
+    """slurm.conf NodeName lines from [{name, settings, address?}, ...] (settings from
+    slurm_node_config). Nodes with equal settings and no address share one line with a
+    compressed hostlist; a node with an address gets its own line with NodeAddr. Lines are
+    sorted by hostlist."""
     if not _is_list(nodes):
         _fail("slurm_node_lines", f"expected a list of node dicts, got {nodes!r}")
-    generated_keys = {"nodename", "nodeaddr"}
-    hardware_keys = {key.lower(): key for key in HARDWARE_KEYS}
     groups, seen = {}, set()
     for node in nodes:
         if not (isinstance(node, Mapping) and isinstance(node.get("name"), str)
-                and isinstance(node.get("hardware"), Mapping)):
-            _fail("slurm_node_lines", f"each node needs a name and a hardware dict, got {node!r}")
-        name, hardware, params = node["name"], node["hardware"], node.get("params") or {}
+                and isinstance(node.get("settings"), Mapping)):
+            _fail("slurm_node_lines", f"each node needs a name and its settings, got {node!r}")
+        name, address = node["name"], node.get("address")
         if name in seen:
             _fail("slurm_node_lines", f"node {name} is listed twice")
         seen.add(name)
-        settings = {key: _to_int(hardware.get(key), f"node {name}: hardware {key}", "slurm_node_lines")
-                    for key in HARDWARE_KEYS}
-        settings["RealMemory"] -= reserve
-        if settings["RealMemory"] < 1:
-            _fail("slurm_node_lines", f"node {name} has RealMemory={hardware['RealMemory']} MB, "
-                  f"which memory_reserve_mb={reserve} would leave below 1 MB; lower the reserve")
-        if not isinstance(params, Mapping):
-            _fail("slurm_node_lines", f"node {name}: params must be a dict, got {params!r}")
-        clashes = sorted(str(key) for key in params if str(key).lower() in generated_keys)
-        if clashes:
-            _fail("slurm_node_lines", f"node {name}: params may not set {', '.join(clashes)}; "
-                  "they come from the node's name and address")
-        for key, value in sorted(params.items(), key=lambda item: str(item[0])):
-            settings[hardware_keys.get(str(key).lower(), key)] = value
-        if "state" not in {str(key).lower() for key in params}:
-            settings["State"] = "UNKNOWN"
-        address = node.get("address")
         # Each address belongs to one host, so an addressed node never shares its line.
-        group = (slurm_conf_line(settings), address, name if address else None)
+        group = (slurm_conf_line(node["settings"]), address, name if address else None)
         groups.setdefault(group, []).append(name)
     lines = [f"{slurm_conf_line({'NodeName': slurm_hostlist(names), 'NodeAddr': address})} {text}"
              for (text, address, _name), names in groups.items()]
     return sorted(lines, key=lambda line: line.split(" ", 1)[0])
+
+
+def slurm_partition_settings(partitions, node_names):
+    """Partitions as slurm.conf settings, one dict per partition in the user's order.
+
+    `partitions` is slurm_partitions ({name, nodes?, default?, default_time?, max_time?,
+    state?, settings?}); `node_names` maps every inventory name and Slurm node name of a
+    compute host to its Slurm node name. Refuses what Slurm would misread or the roles could
+    not write: a missing, reserved or repeated name, a non-boolean default, more than one
+    default, settings that repeat the partition's own fields, unknown or no nodes.
+    """
+    filter_name = "slurm_partition_settings"
+    if not _is_list(partitions) or not isinstance(node_names, Mapping):
+        _fail(filter_name, "expected slurm_partitions (a list) and a mapping of node names")
+    fields = {"name", "nodes", "default", "default_time", "max_time", "state", "settings"}
+    owned = {"partitionname", "nodes", "default", "defaulttime", "maxtime", "state"}
+    result, names = [], set()
+    for partition in partitions:
+        if not isinstance(partition, Mapping):
+            _fail(filter_name, f"each partition is a dict with a name, got {partition!r}")
+        name = partition.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            _fail(filter_name, f"Partition {name if name is not None else '(no name)'}: give it a 'name' made "
+                  "of letters, digits, '_', '.' and '-', starting with a letter or digit")
+        if name.upper() == "DEFAULT":
+            _fail(filter_name, f"Partition {name}: DEFAULT is Slurm's name for the defaults of every "
+                  "partition; choose another name")
+        if name in names:
+            _fail(filter_name, f"Partition {name} is declared twice in slurm_partitions")
+        names.add(name)
+        unknown_fields = sorted(str(key) for key in partition if key not in fields)
+        if unknown_fields:
+            _fail(filter_name, f"Partition {name}: unknown field(s) {', '.join(unknown_fields)}; "
+                  f"use {', '.join(sorted(fields))} (other parameters go in 'settings')")
+        default = partition.get("default", False)
+        if not isinstance(default, bool):
+            _fail(filter_name, f"Partition {name}: default must be true or false, got {default!r}")
+        settings = partition.get("settings") or {}
+        if not isinstance(settings, Mapping):
+            _fail(filter_name, f"Partition {name}: settings must be a dict, got {settings!r}")
+        clashes = sorted(str(key) for key in settings if str(key).lower() in owned)
+        if clashes:
+            _fail(filter_name, f"Partition {name}: settings may not set {', '.join(clashes)}; use the "
+                  "partition's name, nodes, default, default_time, max_time and state fields")
+        wanted = partition.get("nodes", list(dict.fromkeys(node_names.values())))
+        if not _is_list(wanted) or not wanted:
+            _fail(filter_name, f"Partition {name} has no nodes: list compute hosts in 'nodes', or leave "
+                  "'nodes' out for every compute node")
+        unknown = [str(node) for node in wanted if node not in node_names]
+        if unknown:
+            _fail(filter_name, f"Partition {name} names nodes that are not compute hosts of this inventory: "
+                  f"{', '.join(unknown)}. Known compute nodes: {', '.join(sorted(set(node_names)))}.")
+        line = {"PartitionName": name, "Nodes": slurm_hostlist([node_names[node] for node in wanted]),
+                "Default": "YES" if default else "NO", "DefaultTime": partition.get("default_time"),
+                "MaxTime": partition.get("max_time"), "State": partition.get("state", "UP")}
+        line.update(settings)
+        slurm_conf_line(line)  # refuses values slurm.conf cannot hold, naming the key
+        result.append({key: value for key, value in line.items() if value is not None})
+    defaults = [line["PartitionName"] for line in result if line["Default"] == "YES"]
+    if len(defaults) > 1:
+        _fail(filter_name, f"Partitions {', '.join(defaults)} all have default: true; Slurm takes one default partition")
+    return result
 
 
 def _format_value(key, value, filter_name):
@@ -220,6 +298,7 @@ def _format_value(key, value, filter_name):
     problem = ("is empty; set it to null to leave the key out" if not text
                else "contains a line break" if "\n" in text or "\r" in text
                else "contains '#', which starts a comment in slurm.conf" if "#" in text
+               else "ends in '\\', which continues the line in slurm.conf" if text.endswith("\\")
                else "contains a double quote, which slurm.conf cannot escape" if '"' in text
                else None)
     if problem:
@@ -254,46 +333,6 @@ def slurm_conf_render(settings):
     newlines. Values follow slurm_conf_line's rules; a None value removes the key, so users
     can delete a default by setting it to null."""
     return "\n".join(_conf_pairs(settings, "slurm_conf_render"))
-
-
-def _conf_statements(conf_text):
-    pending = ""
-    for raw_line in conf_text.splitlines():
-        line = re.sub(r"(?<!\\)#.*", "", raw_line).rstrip()
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        yield pending + line
-        pending = ""
-    if pending:
-        yield pending
-
-
-def slurm_node_definition(conf_text, node_name):
-    """Return the slurm.conf parameters (strings, keys as written, NodeName left out) of one node.
-
-    Follows NodeName=DEFAULT lines (they apply to the NodeName lines after them and accumulate),
-    expands hostlists, strips '#' comments and joins lines continued with a trailing backslash.
-    Keys are matched case-insensitively, as Slurm does.
-    """
-    if not isinstance(conf_text, str) or not isinstance(node_name, str):
-        _fail("slurm_node_definition", "expected slurm.conf text and a node name")
-    defaults, found = {}, None
-    for statement in _conf_statements(conf_text):
-        if not re.match(r"\s*NodeName=", statement, re.IGNORECASE):
-            continue
-        pairs = CONF_PAIR_RE.findall(statement)
-        settings = dict(defaults)
-        settings.update((key.lower(), (key, value.strip('"'))) for key, value in pairs[1:])
-        if pairs[0][1].upper() == "DEFAULT":
-            defaults = settings
-        elif node_name in slurm_hostlist_expand(pairs[0][1]):
-            if found is not None:
-                _fail("slurm_node_definition", f"node {node_name} is defined on more than one NodeName line")
-            found = settings
-    if found is None:
-        _fail("slurm_node_definition", f"no NodeName line in slurm.conf defines node {node_name}")
-    return dict(found.values())
 
 
 def slurm_node_mismatches(definition, detected, memory_reserve_mb=0):
@@ -353,6 +392,6 @@ class FilterModule:
 
     def filters(self):
         return {function.__name__: function for function in (
-            slurm_hostlist, slurm_hostlist_expand, slurm_parse_node_config, slurm_node_lines,
-            slurm_conf_line, slurm_conf_render, slurm_node_definition, slurm_node_mismatches,
-            slurm_unknown_keys, slurm_canonical_keys)}
+            slurm_hostlist, slurm_hostlist_expand, slurm_parse_node_config, slurm_node_config,
+            slurm_mem_per_cpu, slurm_node_lines, slurm_partition_settings, slurm_conf_line,
+            slurm_conf_render, slurm_node_mismatches, slurm_unknown_keys, slurm_canonical_keys)}

@@ -28,5 +28,5 @@ def test_built_collection_installs_and_its_playbook_parses(tmp_path):
     (tmp_path / "ansible.cfg").write_text("[defaults]\n")  # not the checkout's, which points at itself
     env = {"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": str(installed)}
     listing = run(str(BIN / "ansible-playbook"), "-i", "localhost,", "--list-tasks", "hpc.slurm.site", cwd=tmp_path, env=env)
-    assert "hpc.slurm.slurm : Install the missing Slurm packages" in listing
+    assert "hpc.slurm.slurm : Install the Slurm packages of this host's groups" in listing
     assert str(installed) in run(str(BIN / "ansible-galaxy"), "collection", "list", "hpc.slurm", cwd=tmp_path, env=env)

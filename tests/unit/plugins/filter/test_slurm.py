@@ -14,10 +14,12 @@ from ansible_collections.hpc.slurm.plugins.filter.slurm import (
     slurm_conf_render,
     slurm_hostlist,
     slurm_hostlist_expand,
-    slurm_node_definition,
+    slurm_mem_per_cpu,
+    slurm_node_config,
     slurm_node_lines,
     slurm_node_mismatches,
     slurm_parse_node_config,
+    slurm_partition_settings,
     slurm_unknown_keys,
 )
 
@@ -225,32 +227,88 @@ SMALL_LINE = "CPUs=2 Boards=1 SocketsPerBoard=1 CoresPerSocket=2 ThreadsPerCore=
     pytest.param([], 0, [], id="no-nodes"),
 ])
 def test_node_lines(nodes, reserve, expected):
-    assert slurm_node_lines(nodes, memory_reserve_mb=reserve) == expected
-    assert slurm_node_lines(nodes[::-1], memory_reserve_mb=reserve) == expected
+    assert slurm_node_lines(configured(nodes, reserve)) == expected
+    assert slurm_node_lines(configured(nodes[::-1], reserve)) == expected
 
 
-def test_node_lines_take_hardware_overrides_then_mismatches_catch_them():
+def configured(nodes, reserve=0):
+    """Nodes as the role records them: name, address and the settings slurm_node_config gives."""
+    return [{"name": node["name"], "address": node.get("address"), "settings": slurm_node_config(node, reserve)}
+            for node in nodes]
+
+
+def test_node_config_takes_hardware_overrides_then_mismatches_catch_them():
     node = {"name": "n1", "hardware": hardware(), "params": {"realmemory": 999999, "Weight": 5}}
-    (line,) = slurm_node_lines([node])
-    assert "RealMemory=999999" in line and "realmemory" not in line and "Weight=5" in line
-    problems = slurm_node_mismatches(slurm_node_definition(line, "n1"), hardware())
+    settings = slurm_node_config(node)
+    assert settings["RealMemory"] == 999999 and "realmemory" not in settings and settings["Weight"] == 5
+    problems = slurm_node_mismatches(settings, hardware())
     assert len(problems) == 1 and "Low RealMemory" in problems[0]
 
 
-@pytest.mark.parametrize(("nodes", "reserve", "reason"), [
-    ([{"name": "n1", "hardware": hardware(memory=2048)}], 2048,
+def test_mem_per_cpu():
+    assert slurm_mem_per_cpu(slurm_node_config({"name": "n1", "hardware": hardware(cpus=4, memory=8000)}, 1000)) == 1750
+
+
+@pytest.mark.parametrize(("node", "reserve", "reason"), [
+    ({"name": "n1", "hardware": hardware(memory=2048)}, 2048,
      "node n1 has RealMemory=2048 MB, which memory_reserve_mb=2048 would leave below 1 MB"),
-    ([{"name": "n1", "hardware": hardware()}], -1, "memory_reserve_mb must be a non-negative integer"),
-    ([{"name": "n1", "hardware": hardware()}, {"name": "n1", "hardware": hardware()}], 0, "node n1 is listed twice"),
-    ([{"name": "n1", "hardware": hardware(), "params": {"nodeaddr": "10.0.0.1"}}], 0, "node n1: params may not set nodeaddr"),
-    ([{"name": "n1", "hardware": {"CPUs": 2}}], 0, "node n1: hardware Boards must be a non-negative integer, got None"),
-    ([{"name": "n1", "hardware": hardware(), "params": {"Features": "a#b"}}], 0, "key Features"),
-    ([{"hardware": hardware()}], 0, "each node needs a name and a hardware dict"),
-    ({"name": "n1"}, 0, "expected a list of node dicts"),
+    ({"name": "n1", "hardware": hardware()}, -1, "memory_reserve_mb must be a non-negative integer"),
+    ({"name": "n1", "hardware": hardware(), "params": {"nodeaddr": "10.0.0.1"}}, 0,
+     "node n1: slurm_node_settings may not set nodeaddr"),
+    ({"name": "n1", "hardware": {"CPUs": 2}}, 0, "node n1: hardware Boards must be a non-negative integer, got None"),
+    ({"hardware": hardware()}, 0, "each node needs a name and a hardware dict"),
 ])
-def test_node_lines_rejects(nodes, reserve, reason):
+def test_node_config_rejects(node, reserve, reason):
     with pytest.raises(AnsibleFilterError, match=reason):
-        slurm_node_lines(nodes, memory_reserve_mb=reserve)
+        slurm_node_config(node, reserve)
+
+
+@pytest.mark.parametrize(("nodes", "reason"), [
+    ([{"name": "n1", "settings": {"CPUs": 1}}, {"name": "n1", "settings": {"CPUs": 1}}], "node n1 is listed twice"),
+    ([{"name": "n1", "settings": {"Features": "a#b"}}], "key Features"),
+    ([{"name": "n1"}], "each node needs a name and its settings"),
+    ({"name": "n1"}, "expected a list of node dicts"),
+])
+def test_node_lines_rejects(nodes, reason):
+    with pytest.raises(AnsibleFilterError, match=reason):
+        slurm_node_lines(nodes)
+
+
+NODE_NAMES = {"node01": "node01", "node02": "node02", "host3.example": "node03", "node03": "node03"}
+
+
+@pytest.mark.parametrize(("partitions", "expected"), [
+    ([{"name": "main", "default": True, "default_time": "01:00:00", "max_time": "7-00:00:00"}],
+     [{"PartitionName": "main", "Nodes": "node[01-03]", "Default": "YES", "DefaultTime": "01:00:00",
+       "MaxTime": "7-00:00:00", "State": "UP"}]),
+    ([{"name": "gpu", "nodes": ["host3.example", "node01"], "state": "DOWN", "settings": {"PriorityTier": 2}},
+      {"name": "all"}],
+     [{"PartitionName": "gpu", "Nodes": "node[01,03]", "Default": "NO", "State": "DOWN", "PriorityTier": 2},
+      {"PartitionName": "all", "Nodes": "node[01-03]", "Default": "NO", "State": "UP"}]),
+    ([], []),
+])
+def test_partition_settings(partitions, expected):
+    assert slurm_partition_settings(partitions, NODE_NAMES) == expected
+
+
+@pytest.mark.parametrize(("partitions", "reason"), [
+    ([{"name": "DEFAULT"}], "Partition DEFAULT: DEFAULT is Slurm's name for the defaults"),
+    ([{"name": "default"}], "Partition default: DEFAULT is Slurm's name"),
+    ([{"name": "a"}, {"name": "a"}], "Partition a is declared twice"),
+    ([{"name": "a", "default": "yes"}], "Partition a: default must be true or false, got 'yes'"),
+    ([{"name": "a", "default": True}, {"name": "b", "default": True}], "Partitions a, b all have default: true"),
+    ([{"name": "a", "settings": {"nodes": "ALL"}}], "Partition a: settings may not set nodes"),
+    ([{"name": "a", "settings": {"PartitionName": "b", "Default": "YES"}}], "settings may not set Default, PartitionName"),
+    ([{"name": "a", "nodes": []}], "Partition a has no nodes"),
+    ([{"name": "a", "nodes": ["ghost07"]}], "names nodes that are not compute hosts of this inventory: ghost07"),
+    ([{"name": "a", "max_time": "1:00\\"}], "key MaxTime: value .* ends in"),
+    ([{"name": "a", "maxtime": "1:00"}], "Partition a: unknown field"),
+    ([{"name": "main part"}], "Partition main part: give it a 'name'"),
+    ([{"nodes": ["node01"]}], "Partition \\(no name\\): give it a 'name'"),
+])
+def test_partition_settings_rejects(partitions, reason):
+    with pytest.raises(AnsibleFilterError, match=reason):
+        slurm_partition_settings(partitions, NODE_NAMES)
 
 
 @pytest.mark.parametrize(("params", "expected"), [
@@ -295,41 +353,6 @@ def test_conf_render_keeps_order_and_skips_null():
 def test_conf_render_names_itself_and_the_key_in_errors():
     with pytest.raises(AnsibleFilterError, match="slurm_conf_render: key SlurmctldLogFile: .* line break"):
         slurm_conf_render({"ClusterName": "hpc", "SlurmctldLogFile": "/var/log/x\n"})
-
-
-SLURM_CONF = r"""
-# Nodes
-NodeName=DEFAULT CPUs=2 RealMemory=1000   # CPUs=4 after the BIOS update
-NodeName=node[01-02] RealMemory=2000 \
-    Features=gpu  # Weight=9 \
-#NodeName=node99 CPUs=1
-nodename=DEFAULT realmemory=3000 State=UNKNOWN
-NodeName=node03,login Weight=5
-NodeName=node04 NodeAddr=10.0.0.4 Features="big mem"
-PartitionName=debug Nodes=ALL Default=YES
-"""
-
-
-@pytest.mark.parametrize(("node", "expected"), [
-    ("node01", {"CPUs": "2", "RealMemory": "2000", "Features": "gpu"}),
-    ("node02", {"CPUs": "2", "RealMemory": "2000", "Features": "gpu"}),
-    ("login", {"CPUs": "2", "realmemory": "3000", "State": "UNKNOWN", "Weight": "5"}),
-    ("node04", {"CPUs": "2", "realmemory": "3000", "State": "UNKNOWN", "NodeAddr": "10.0.0.4", "Features": "big mem"}),
-])
-def test_node_definition(node, expected):
-    assert slurm_node_definition(SLURM_CONF, node) == expected
-
-
-@pytest.mark.parametrize(("conf", "node", "reason"), [
-    (SLURM_CONF, "node99", "no NodeName line in slurm.conf defines node node99"),
-    (SLURM_CONF, "debug", "no NodeName line"),
-    ("NodeName=n[1-2] CPUs=1\nNodeName=n2 CPUs=2\n", "n2", "node n2 is defined on more than one NodeName line"),
-    ("NodeName=n[2-1] CPUs=1\n", "n1", "slurm_hostlist_expand: range"),
-    (None, "n1", "expected slurm.conf text"),
-])
-def test_node_definition_rejects(conf, node, reason):
-    with pytest.raises(AnsibleFilterError, match=reason):
-        slurm_node_definition(conf, node)
 
 
 HANDWRITTEN = slurm_parse_node_config(HANDWRITTEN_2SOCKET.read_text())
@@ -380,10 +403,11 @@ def test_node_mismatches_rejects(definition, detected, reason):
 def test_generated_node_line_matches_the_hardware_it_came_from(fixture, reserve):
     detected = slurm_parse_node_config((FIXTURES / fixture).read_text())
     names = ["cn01", "cn02", "login"]
-    lines = slurm_node_lines([{"name": name, "hardware": detected} for name in names], memory_reserve_mb=reserve)
-    conf = "\n".join(["ClusterName=hpc", *lines, "PartitionName=all Nodes=ALL"])
-    for name in names:
-        definition = slurm_node_definition(conf, name)
+    nodes = configured([{"name": name, "hardware": detected} for name in names], reserve)
+    (line,) = slurm_node_lines(nodes)
+    assert line.startswith("NodeName=cn[01-02],login ")
+    for node in nodes:
+        definition = node["settings"]
         assert int(definition["RealMemory"]) == detected["RealMemory"] - reserve
         assert slurm_node_mismatches(definition, detected, memory_reserve_mb=reserve) == []
         assert slurm_node_mismatches(definition, dict(detected, RealMemory=detected["RealMemory"] - reserve - 1))
@@ -407,9 +431,9 @@ def test_unknown_keys_rejects(settings, known):
 
 def test_filters_are_registered_under_their_names():
     assert set(FilterModule().filters()) == {
-        "slurm_hostlist", "slurm_hostlist_expand", "slurm_parse_node_config", "slurm_node_lines",
-        "slurm_conf_line", "slurm_conf_render", "slurm_node_definition", "slurm_node_mismatches",
-        "slurm_unknown_keys", "slurm_canonical_keys",
+        "slurm_hostlist", "slurm_hostlist_expand", "slurm_parse_node_config", "slurm_node_config",
+        "slurm_mem_per_cpu", "slurm_node_lines", "slurm_partition_settings", "slurm_conf_line",
+        "slurm_conf_render", "slurm_node_mismatches", "slurm_unknown_keys", "slurm_canonical_keys",
     }
 
 
