@@ -18,10 +18,17 @@ already in the apt cache, nothing installed) and times, side by side:
   with the docker connection, from the first task until the health play has run a job on
   every node;
 * rerun: site.yml again on the converged cluster; it must report changed=0 everywhere;
-* with --mitogen, cold converge and rerun again under Mitogen's strategy (mitogen_linear, its
-  own docker connection): an optional accelerator, not a dependency of the collection.
-* with --compare DIR, cold converge and rerun of the site.yml of another checkout (a `git worktree`
-  of an older commit), so that a change is measured against what it replaces in the same rounds.
+* partition change: site.yml once more on the same cluster with another partition
+  (-e slurm_partitions=PARTITION_CHANGE, MaxTime 7 days to 2): the wall time, and how many hosts
+  the PLAY RECAP reports changed on (localhost aside); configless, that is the controller alone.
+  A non-zero return code is printed at once, shown as "failed" in the table and makes the script
+  exit non-zero once the results are written;
+* with --mitogen, cold converge, rerun and partition change again under Mitogen's strategy
+  (mitogen_linear, its own docker connection): an optional accelerator, not a dependency of the
+  collection.
+* with --compare DIR, cold converge, rerun and partition change of the site.yml of another
+  checkout (a `git worktree` of an older commit), so that a change is measured against what it
+  replaces in the same rounds.
 
 Every side runs on its own fresh containers and their order rotates each round, so no side
 always goes first on a warm page cache. Figures are medians over the rounds; the machine is
@@ -54,6 +61,8 @@ DOCKER_RUN = [
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
     "--cgroupns", "host", "-e", "container=docker",
 ]
+# The partition change: the defaults' partition with MaxTime 7 days down to 2.
+PARTITION_CHANGE = [{"name": "main", "default": True, "default_time": "01:00:00", "max_time": "2-00:00:00"}]
 
 
 def run(cmd, **kwargs):
@@ -92,13 +101,18 @@ def start_containers(image, controller, nodes):
             time.sleep(0.5)
 
 
-def timed(cmd, log, env=None, cwd=REPO):
+def timed_rc(cmd, log, env=None, cwd=REPO):
+    """Seconds that cmd takes, and its return code."""
     start = time.monotonic()
     with open(log, "w") as out:
         result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    seconds = time.monotonic() - start
-    if result.returncode:
-        sys.exit(f"{' '.join(cmd[:2])} failed (rc {result.returncode}); see {log}")
+    return time.monotonic() - start, result.returncode
+
+
+def timed(cmd, log, env=None, cwd=REPO):
+    seconds, returncode = timed_rc(cmd, log, env, cwd)
+    if returncode:
+        sys.exit(f"{' '.join(cmd[:2])} failed (rc {returncode}); see {log}")
     return seconds
 
 
@@ -151,6 +165,7 @@ def plain_run(image, controller, nodes, tag):
 
 
 def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=REPO):
+    """Cold converge, rerun and partition change of a checkout's site.yml, on the same fresh containers."""
     playbook, env = playbook_command(image, controller, nodes, checkout / "site.yml", mitogen, checkout)
     cold_env = dict(env)
     if profile:
@@ -159,7 +174,17 @@ def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=
     cold = timed(playbook, LOGS / f"{tag}-cold.log", cold_env, checkout)
     rerun = timed(playbook, LOGS / f"{tag}-rerun.log", env, checkout)
     changed = recap_changed(LOGS / f"{tag}-rerun.log")
-    return cold, rerun, sum(changed.values())
+    partition_log = LOGS / f"{tag}-partition.log"
+    partition, partition_rc = timed_rc(playbook + ["-e", json.dumps({"slurm_partitions": PARTITION_CHANGE})],
+                                       partition_log, env, checkout)
+    written = None
+    if partition_rc:
+        print(f"PARTITION CHANGE FAILED: {checkout}/site.yml (rc {partition_rc}); see {partition_log}",
+              file=sys.stderr, flush=True)
+    else:
+        written = sum(1 for host, n in recap_changed(partition_log).items() if host != "localhost" and n > 0)
+    return {"cold": cold, "rerun": rerun, "rerun_changed": sum(changed.values()),
+            "partition": partition, "partition_rc": partition_rc, "partition_written": written}
 
 
 def label(computes):
@@ -170,17 +195,27 @@ def median(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
+def partition_cells(runs, prefix=""):
+    """The partition change's median seconds and hosts written, or its failure."""
+    failed = [r[prefix + "partition_rc"] for r in runs if r[prefix + "partition_rc"]]
+    if failed:
+        return f"failed (rc {failed[0]})", "–"
+    return f"{median(runs, prefix + 'partition'):.1f} s", f"{median(runs, prefix + 'partition_written'):g}"
+
+
 def write_table(results, rounds, when, mitogen, compare=None):
     lines = [
         f"Medians of {rounds} rounds on fresh Debian 12 containers ({when}, {os.cpu_count()} cores).",
         "Ratios are to the hand-run floor (benchmarks/hand_run.sh) measured in the same rounds; "
         "the plain playbook (benchmarks/hand_run.yml) is the same steps as plain Ansible tasks, and "
         "site.yml's cold converge is also given as a ratio to it; "
-        "rerun % is of the cold converge of the same side.", "",
+        "rerun % is of the cold converge of the same side; "
+        "partition change is site.yml again on the converged cluster with slurm_partitions changed, "
+        "hosts written how many hosts it reported changed on.", "",
         "| cluster | hand-run | plain playbook | ratio | cold converge | ratio | to plain | idempotent rerun "
-        "| rerun/cold | rerun changed |"
+        "| rerun/cold | rerun changed | partition change | hosts written |"
         + (" cold, Mitogen | ratio | rerun, Mitogen | rerun/cold |" if mitogen else ""),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if mitogen else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if mitogen else ""),
     ]
     for computes, runs in results.items():
         hand, plain = median(runs, "hand_run"), median(runs, "plain")
@@ -188,7 +223,8 @@ def write_table(results, rounds, when, mitogen, compare=None):
         changed = max(max(r["rerun_changed"], r.get("mitogen_rerun_changed", 0), r.get("compare_rerun_changed", 0))
                       for r in runs)
         line = (f"| {label(computes)} | {hand:.1f} s | {plain:.1f} s | {plain / hand:.2f}× | {cold:.1f} s | "
-                f"{cold / hand:.2f}× | {cold / plain:.2f}× | {rerun:.1f} s | {100 * rerun / cold:.0f}% | {changed} |")
+                f"{cold / hand:.2f}× | {cold / plain:.2f}× | {rerun:.1f} s | {100 * rerun / cold:.0f}% | {changed} | "
+                f"{' | '.join(partition_cells(runs))} |")
         if mitogen:
             m_cold, m_rerun = median(runs, "mitogen_cold"), median(runs, "mitogen_rerun")
             line += f" {m_cold:.1f} s | {m_cold / hand:.2f}× | {m_rerun:.1f} s | {100 * m_rerun / m_cold:.0f}% |"
@@ -196,14 +232,19 @@ def write_table(results, rounds, when, mitogen, compare=None):
     if compare:
         lines += [
             "", f"Against {compare} (the same rounds, its own fresh containers; speed-up = {compare} / this checkout):", "",
-            f"| cluster | cold, {compare} | cold, this | speed-up | rerun, {compare} | rerun, this | speed-up |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            f"| cluster | cold, {compare} | cold, this | speed-up | rerun, {compare} | rerun, this | speed-up "
+            f"| partition change, {compare} | partition change, this "
+            f"| hosts written, {compare} | hosts written, this |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for computes, runs in results.items():
             cold, rerun = median(runs, "cold"), median(runs, "rerun")
             old_cold, old_rerun = median(runs, "compare_cold"), median(runs, "compare_rerun")
+            old_partition, old_written = partition_cells(runs, "compare_")
+            partition, written = partition_cells(runs)
             lines.append(f"| {label(computes)} | {old_cold:.1f} s | {cold:.1f} s | {old_cold / cold:.2f}× | "
-                         f"{old_rerun:.1f} s | {rerun:.1f} s | {old_rerun / rerun:.2f}× |")
+                         f"{old_rerun:.1f} s | {rerun:.1f} s | {old_rerun / rerun:.2f}× | "
+                         f"{old_partition} | {partition} | {old_written} | {written} |")
     return "\n".join(lines) + "\n"
 
 
@@ -285,15 +326,16 @@ def main():
                     elif side == "plain":
                         entry["plain"] = plain_run(image, controller, nodes, tag)
                     elif side == "ansible":
-                        entry["cold"], entry["rerun"], entry["rerun_changed"] = ansible_run(
-                            image, controller, nodes, tag, args.profile, checkout=args.checkout.resolve())
+                        entry.update(ansible_run(image, controller, nodes, tag, args.profile,
+                                                 checkout=args.checkout.resolve()))
                     elif side == "compare":
-                        entry["compare_cold"], entry["compare_rerun"], entry["compare_rerun_changed"] = ansible_run(
-                            image, controller, nodes, f"{tag}-compare", False, checkout=args.compare.resolve())
+                        figures = ansible_run(image, controller, nodes, f"{tag}-compare", False,
+                                              checkout=args.compare.resolve())
+                        entry.update({f"compare_{key}": value for key, value in figures.items()})
                     else:
-                        entry["mitogen_cold"], entry["mitogen_rerun"], entry["mitogen_rerun_changed"] = ansible_run(
-                            image, controller, nodes, f"{tag}-mitogen", False, mitogen=True,
-                            checkout=args.checkout.resolve())
+                        figures = ansible_run(image, controller, nodes, f"{tag}-mitogen", False, mitogen=True,
+                                              checkout=args.checkout.resolve())
+                        entry.update({f"mitogen_{key}": value for key, value in figures.items()})
                 results[computes].append(entry)
                 print(f"round {round_number}, {label(computes)}: "
                       + ", ".join(f"{key} {value:.1f}" if isinstance(value, float) else f"{key} {value}"
@@ -308,6 +350,14 @@ def main():
          "runs": {str(k): v for k, v in results.items()}}, indent=1) + "\n")
     plot(results, args.output / "converge.png", args.mitogen, compare)
     print(table)
+    failed = []
+    for computes, runs in results.items():
+        for number, entry in enumerate(runs, 1):
+            for key in ("partition_rc", "compare_partition_rc", "mitogen_partition_rc"):
+                if entry.get(key):
+                    failed.append(f"{label(computes)}, round {number}: {key} {entry[key]}")
+    if failed:
+        sys.exit("partition change failed (see the *-partition.log in .cache/bench-logs):\n" + "\n".join(failed))
 
 
 if __name__ == "__main__":

@@ -62,13 +62,32 @@ def test_all_hosts_share_one_munge_key(all_hosts):
     assert len({host.check_output("sha256sum /etc/munge/munge.key").split()[0] for host in all_hosts}) == 1
 
 
-def test_slurm_conf_is_byte_identical_everywhere(all_hosts):
-    digests = {}
+def test_configuration_lives_on_the_controller_and_compute_nodes_fetch_it(controller, computes):
+    """Configless: slurm.conf and cgroup.conf only on the controller; each slurmd fetched the same bytes."""
+    name = controller.backend.hostname
+    wanted = {}
+    for file in ("slurm.conf", "cgroup.conf"):
+        conf = controller.file(f"/etc/slurm/{file}")
+        assert (conf.user, conf.group, conf.mode) == ("root", "root", 0o644), file
+        wanted[file] = hashlib.sha256(conf.content).hexdigest()
+    assert "SlurmctldParameters=enable_configless" in controller.file("/etc/slurm/slurm.conf").content_string
+    for host in computes:
+        if host.backend.hostname == name:
+            continue
+        assert not host.file("/etc/slurm/slurm.conf").exists and not host.file("/etc/slurm/cgroup.conf").exists
+        assert f'SLURMD_OPTIONS="--conf-server {name}:6817"' in host.file("/etc/default/slurmd").content_string
+        for file, digest in wanted.items():
+            assert hashlib.sha256(host.file(f"/run/slurm/conf/{file}").content).hexdigest() == digest, file
+
+
+def test_client_commands_work_on_every_node(cluster, all_hosts, job_user):
+    names = sorted(node_name(h) for h in all_hosts if h.backend.hostname in cluster["slurmd"])
     for host in all_hosts:
-        conf = host.file("/etc/slurm/slurm.conf")
-        assert (conf.user, conf.group, conf.mode) == ("root", "root", 0o644)
-        digests[host.backend.get_pytest_id()] = hashlib.sha256(conf.content).hexdigest()
-    assert len(set(digests.values())) == 1, digests
+        listed = host.run(as_user(job_user, "sinfo --noheader --Node --format=%N"))
+        assert listed.rc == 0, (host.backend.hostname, listed.stderr)
+        assert sorted(set(listed.stdout.split())) == names, host.backend.hostname
+        ran = host.run(as_user(job_user, f"sbatch --wait --quiet --chdir=/tmp --output=/dev/null --nodes={len(names)} --wrap=true"))
+        assert ran.rc == 0, (host.backend.hostname, ran.stderr)
 
 
 def test_registered_hardware_matches_slurmd_C(controller, computes, hostvars):
@@ -105,3 +124,16 @@ def test_etc_hosts_lists_every_cluster_host(all_hosts, hostvars):
         hosts_file = host.file("/etc/hosts").content_string
         block = hosts_file.split("# BEGIN hpc.slurm cluster hosts")[1].split("# END hpc.slurm cluster hosts")[0]
         assert dict(line.split()[::-1] for line in block.strip().splitlines()) == addresses
+
+
+@pytest.mark.multinode
+def test_each_role_runs_alone_with_only_its_documented_variables(run_playbook, controller):
+    """munge, slurm and slurm_health, each in a play of its own: nothing undefined, nothing changed."""
+    result = run_playbook("tests/integration/playbooks/roles_alone.yml", env={"ANSIBLE_PIPELINING": "1"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    for role in ("hpc.slurm.munge", "hpc.slurm.slurm", "hpc.slurm.slurm_health"):
+        assert f"TASK [{role} : " in output, role
+    assert re.findall(r"changed=(\d+)", result.stdout) and set(re.findall(r"changed=(\d+)", result.stdout)) == {"0"}, \
+        output[-3000:]
+    assert "Health job as nobody ran on: " in output

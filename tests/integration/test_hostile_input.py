@@ -60,7 +60,7 @@ def test_hostile_value_is_refused_before_any_change(case, run_playbook, all_host
     assert message in " ".join(output.split()), output[-3000:]
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)
     assert recap and all(changed == "0" for _, changed in recap), recap
-    assert "TASK [hpc.slurm.munge : Install munge]" not in result.stdout
+    assert "TASK [hpc.slurm.munge : Install munge" not in result.stdout
     assert fingerprints(all_hosts) == before
 
 

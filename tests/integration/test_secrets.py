@@ -21,10 +21,11 @@ def test_user_key_is_installed_everywhere_and_never_printed(run_playbook, all_ho
     first = run_playbook("site.yml", "-vvv", "--diff", extra_vars={"munge_key": key})
     output = first.stdout + first.stderr
     assert first.returncode == 0, output[-3000:]
-    for form in (key, base64.b64encode(key.encode()).decode(), key[:24]):
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    for form in (key, base64.b64encode(key.encode()).decode(), key[:24], digest, digest[:16],
+                 hashlib.md5(key.encode()).hexdigest(), hashlib.sha1(key.encode()).hexdigest()):
         assert form not in output
     assert munge_restarts(first.stdout) == 1
-    digest = hashlib.sha256(key.encode()).hexdigest()
     for host in all_hosts:
         assert host.check_output("sha256sum /etc/munge/munge.key").split()[0] == digest
         assert host.file("/etc/munge/munge.key").mode == 0o400
@@ -36,3 +37,18 @@ def test_user_key_is_installed_everywhere_and_never_printed(run_playbook, all_ho
     assert again.returncode == 0, again.stdout[-3000:]
     assert munge_restarts(again.stdout) == 0
     assert all(changed == "0" for changed in re.findall(r"changed=(\d+)", again.stdout))
+
+
+def test_a_slurm_conf_password_is_in_no_output(run_playbook, controller):
+    """slurm.conf keys that hold passwords: written, but never in -vvv or --diff output."""
+    password = "pw-" + secrets.token_hex(12)
+    try:
+        result = run_playbook("site.yml", "-vvv", "--diff", extra_vars={"slurm_config_overrides": {"JobCompPass": password}})
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        assert f"JobCompPass={password}" in controller.file("/etc/slurm/slurm.conf").content_string
+        assert password not in output
+    finally:
+        restored = run_playbook("site.yml")
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert password not in controller.file("/etc/slurm/slurm.conf").content_string
