@@ -530,6 +530,25 @@ def test_munge_role_alone_mends_a_directory(run_playbook, computes, cluster_host
     assert daemon_pids(cluster_hosts) == pids
 
 
+def test_a_slurm_conf_left_by_a_pushed_deployment_is_moved_aside(run_playbook, controller, computes, compute_names, job_user):
+    """A compute node upgraded from the non-configless design still has a slurm.conf of its own,
+    which client commands would read before slurmd's fetched copy."""
+    node, name = computes[-1], compute_names[-1]
+    node.check_output("printf 'ClusterName=stale\\nSlurmctldHost=nowhere\\n' > /etc/slurm/slurm.conf && "
+                      "printf 'CgroupPlugin=autodetect\\n' > /etc/slurm/cgroup.conf")
+    assert node.run("sinfo").rc != 0
+
+    result, output = rerun(run_playbook)
+    assert result.returncode == 0, failure(output)
+    assert not node.file("/etc/slurm/slurm.conf").exists and not node.file("/etc/slurm/cgroup.conf").exists
+    assert "ClusterName=stale" in node.file("/etc/slurm/slurm.conf.before-configless").content_string
+    assert node.file("/etc/slurm/cgroup.conf.before-configless").exists
+    wait_nodes_idle(controller, compute_names)
+    listed = node.run(as_user("sinfo --noheader --Node --format=%N"))
+    assert listed.rc == 0 and name in listed.stdout.split(), listed.stderr
+    node.check_output("rm /etc/slurm/slurm.conf.before-configless /etc/slurm/cgroup.conf.before-configless")
+
+
 def test_files_keep_their_owners_and_modes(cluster_hosts, computes, controller):
     for host in cluster_hosts:
         name = host.backend.hostname
