@@ -103,7 +103,9 @@ options:
         that the module builds, so they can override them.
       - Not allowed are C(--wrap), and in O(mode=interactive) the options that redirect the tasks' input
         or output (C(--input), C(--output), C(--error), C(--label), C(--pty)), because the module reads
-        that input and output itself.
+        that input and output itself. They are recognised the way C(sbatch), C(srun) and C(salloc) read
+        them: abbreviated (C(--outp=x)), with the value in the same item after a space, and as short
+        options, also bundled with others or with their value attached (C(-lo/tmp/x)).
     type: list
     elements: str
     default: []
@@ -149,7 +151,7 @@ options:
     description:
       - Seconds the master may take to start listening, and that each worker waits for the master's
         address and, in the self-test, to check in. Workers retry with a short backoff within
-        this bound.
+        this bound. More than 0 and at most 1e9 (as O(wait_timeout) and O(poll_interval)).
     type: float
     default: 60
   python_interpreter:
@@ -456,11 +458,15 @@ test_only:
       type: str
 """
 
+import math
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpc.slurm.plugins.module_utils.slurm_cli import SlurmCli, SlurmCommandError, check_slurm_options
 from ansible_collections.hpc.slurm.plugins.module_utils.slurm_mw_launch import MasterWorkerJob
 
+# Longer waits overflow the timeouts of select() and sockets (and a job waits no decades).
+MAX_SECONDS = 1e9
 REQUIRED_COMMANDS = {
     "batch": ("sbatch", "scontrol", "scancel"),
     "interactive": ("srun", "scontrol", "scancel"),
@@ -504,7 +510,9 @@ def request_problems(params):
         if params[name] is not None and params[name] < 1:
             problems.append("%s must be at least 1, got %d" % (name, params[name]))
     for name in ("connect_timeout", "wait_timeout", "poll_interval"):
-        if params[name] <= 0:
+        if not math.isfinite(params[name]) or params[name] > MAX_SECONDS:
+            problems.append("%s must be a number of seconds up to %g, got %s" % (name, MAX_SECONDS, params[name]))
+        elif params[name] <= 0:
             problems.append("%s must be more than 0 seconds, got %g" % (name, params[name]))
     if params["output_tail_lines"] < 0:
         problems.append("output_tail_lines must not be negative")

@@ -71,6 +71,12 @@ def replay(request, monkeypatch, slurm_on_path):
     ({"master_command": {"a": 1}, "worker_command": "true"}, "master_command must be a string"),
     ({"master_command": "   ", "worker_command": "true"}, "master_command must be a string"),
     ({"slurm_options": ["--mem", "1G"]}, "'1G' is not an option"),
+    ({"wait_timeout": "nan"}, "wait_timeout must be a number of seconds up to 1e+09, got nan"),
+    ({"connect_timeout": "inf"}, "connect_timeout must be a number of seconds up to 1e+09, got inf"),
+    ({"poll_interval": "-inf"}, "poll_interval must be a number of seconds up to 1e+09, got -inf"),
+    ({"wait_timeout": 1e12}, "wait_timeout must be a number of seconds up to 1e+09"),
+    ({"slurm_options": ["--wra=hostname"]}, "'--wra=hostname' means --wrap to sbatch"),
+    ({"mode": "interactive", "slurm_options": ["-lo/tmp/x"]}, "'-lo/tmp/x' means -l (--label) to srun"),
 ])
 def test_bad_requests_fail_before_any_command(args, complaint, capsys, slurm_on_path, monkeypatch):
     player = Replay(VERSIONS[0], [])
