@@ -148,15 +148,23 @@ def check_slurm_options(options, mode):
     return problems
 
 
-def batch_script(python, launcher_args):
-    """The batch script: runs the launcher on the batch host with the job's environment."""
-    return "\n".join((
+def batch_script(python, launcher_args, environment=None):
+    """The batch script: runs the launcher on the batch host with the job's environment.
+
+    `environment` is exported by the script itself (only the job's user and Slurm read the
+    script), so its values never appear on a command line.
+    """
+    exports = []
+    for name, value in sorted((environment or {}).items()):
+        exports += ["%s=%s" % (name, shlex.quote(value)), "export %s" % name]
+    return "\n".join([
         "#!/bin/sh",
         "# Written by hpc.slurm.slurm_mw_job: the launcher starts the master/worker step with srun,",
         "# relays the master's address to the workers and reports each rank's exit status.",
+    ] + exports + [
         "exec %s" % " ".join(shlex.quote(argument) for argument in [python] + list(launcher_args)),
         "",
-    ))
+    ])
 
 
 # --------------------------------------------------------------------------- parsers
