@@ -219,8 +219,10 @@ def test_env_values_stay_off_every_command_line_and_out_of_every_result(run_play
         assert "MW_TEST_SECRET" in json.dumps(job["step_cmd"])
         assert secret not in json.dumps(job)
 
-    drivers = [name for name in cluster["slurmd"] if any("hpc.slurm.slurm_mw_driver" in line and " task " in line
-                                                           for line in command_lines[name])]
+    # A rank's driver: its command line ends with the task config (the launcher's with "launch {").
+    drivers = [name for name in cluster["slurmd"]
+               if any("hpc.slurm.slurm_mw_driver" in line and ' task {"master_command"' in line
+                      for line in command_lines[name])]
     assert sorted(drivers) == sorted(cluster["slurmd"]), "the sampling never saw a rank running on every node"
     leaks = {name: [line for line in lines if secret in line] for name, lines in command_lines.items()}
     assert leaks == {name: [] for name in command_lines}

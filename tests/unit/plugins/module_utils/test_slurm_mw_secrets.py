@@ -146,7 +146,7 @@ def test_env_values_reach_every_rank_and_no_command_line_or_result(mode, stand_i
     result = dict(base, **outcome)
     assert not result.get("failed"), result
     assert [task["stdout_tail"] for task in result["tasks"]] == [["rank %d has it" % rank] for rank in range(3)]
-    ranks_seen = [line for line in command_lines.seen if BOOTSTRAP in line and " task " in line]
+    ranks_seen = [line for line in command_lines.seen if BOOTSTRAP in line and ' task {"master_command"' in line]
     assert ranks_seen, "the sampling never saw a rank's driver running"
     assert [line for line in command_lines.seen if SECRET in line] == []
     assert SECRET not in json.dumps(result)
