@@ -34,8 +34,21 @@ ALLOCATION_OPTIONS = (
     ("time_limit", "--time"),
     ("job_name", "--job-name"),
 )
-# These would take the step's standard streams away from the launcher.
-STEP_IO_OPTIONS = ("-i", "--input", "-o", "--output", "-e", "--error", "-l", "--label", "--pty")
+# Options the module must keep to itself, as long name -> short letter (or None). sbatch's
+# --wrap would replace the batch script; in interactive mode, srun's I/O options would take the
+# step's standard streams away from the launcher.
+BANNED_OPTIONS = {"wrap": None}
+STEP_IO_OPTIONS = {"input": "i", "output": "o", "error": "e", "label": "l", "pty": None}
+# Short options that take an argument (required or optional), from the getopt_long option
+# strings of Slurm 22.05's commands: in a bundle such as -lo/tmp/x, everything after one of
+# these letters is its argument, not more options.
+SHORT_WITH_ARGUMENT = {
+    "sbatch": frozenset("AabDMCScdmexBGiJLkFwNnopqt"),
+    "srun": frozenset("AbDMCScdmexBGIiJKLTkFwNnopqrtW"),
+    "salloc": frozenset("AbDMCScdmxBGIJKLkFwNnpqt"),
+}
+# The commands that parse slurm_options in each mode (srun --test-only checks allocation mode's).
+OPTION_PARSERS = {"batch": ("sbatch",), "interactive": ("srun",), "allocation": ("salloc", "srun")}
 
 _SCONTROL_FIELD = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=")
 _TEST_ONLY = re.compile(
@@ -87,29 +100,71 @@ def option_name(option):
     return option.split("=", 1)[0]
 
 
+def options_set_by(item, parsers):
+    """The options one argv item sets as getopt_long reads it, as (long name as written, maybe
+    abbreviated) or (None, short letter) pairs. Covers '--name=value', '--name value' in one item
+    and bundles like '-lo/tmp/x', where a letter that takes an argument ends the bundle (only
+    when it does so for every command that parses the item)."""
+    if item.startswith("--"):
+        return [(re.split(r"[=\s]", item[2:], 1)[0], None)]
+    stops = frozenset.intersection(*(SHORT_WITH_ARGUMENT[parser] for parser in parsers))
+    found = []
+    for letter in item[1:]:
+        found.append((None, letter))
+        if letter in stops:
+            break
+    return found
+
+
+def banned_option(option, banned):
+    """How a banned option is named when `option` (from options_set_by) selects it, else None.
+    getopt_long takes any unique prefix of a long name; every prefix is refused here."""
+    long_name, letter = option
+    for name, short in sorted(banned.items()):
+        if long_name is not None and name.startswith(long_name):
+            return "--" + name
+        if letter is not None and letter == short:
+            return "-%s (--%s)" % (short, name)
+    return None
+
+
 def check_slurm_options(options, mode):
     """Problems with user-supplied Slurm options, as messages (empty when fine)."""
     problems = []
-    for option in options:
-        if not option.startswith("-"):
-            problems.append("slurm_options item %r is not an option; give each one as '--name=value'" % option)
-        elif option_name(option) == "--wrap":
-            problems.append("slurm_options must not contain --wrap: the module writes the batch script")
-        elif mode == "interactive" and option_name(option) in STEP_IO_OPTIONS:
-            problems.append("slurm_options item %r redirects the step's input or output, which the module "
-                            "reads; not allowed in interactive mode" % option)
+    parsers = OPTION_PARSERS[mode]
+    for item in options:
+        if not item.startswith("-") or item in ("-", "--") or item.startswith("--=") or item[2:3].isspace():
+            problems.append("slurm_options item %r is not an option; give each one as '--name=value'" % item)
+            continue
+        for option in options_set_by(item, parsers):
+            wrap = banned_option(option, BANNED_OPTIONS)
+            step_io = banned_option(option, STEP_IO_OPTIONS) if mode == "interactive" else None
+            if wrap:
+                problems.append("slurm_options item %r means %s to %s: slurm_options must not contain --wrap, the module "
+                                "writes the batch script" % (item, wrap, " and ".join(parsers)))
+            elif step_io:
+                problems.append("slurm_options item %r means %s to srun, which redirects the step's input or output that "
+                                "the module reads; not allowed in interactive mode" % (item, step_io))
     return problems
 
 
-def batch_script(python, launcher_args):
-    """The batch script: runs the launcher on the batch host with the job's environment."""
-    return "\n".join((
+def batch_script(python, launcher_args, environment=None):
+    """The batch script: runs the launcher on the batch host with the job's environment.
+
+    `environment` is exported by the script itself (only the job's user and Slurm read the
+    script), so its values never appear on a command line.
+    """
+    exports = []
+    for name, value in sorted((environment or {}).items()):
+        exports += ["%s=%s" % (name, shlex.quote(value)), "export %s" % name]
+    return "\n".join([
         "#!/bin/sh",
         "# Written by hpc.slurm.slurm_mw_job: the launcher starts the master/worker step with srun,",
         "# relays the master's address to the workers and reports each rank's exit status.",
+    ] + exports + [
         "exec %s" % " ".join(shlex.quote(argument) for argument in [python] + list(launcher_args)),
         "",
-    ))
+    ])
 
 
 # --------------------------------------------------------------------------- parsers

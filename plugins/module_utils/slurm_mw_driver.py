@@ -9,13 +9,18 @@ installed on, or copied to, the compute nodes:
 * the module imports it on the submit host for its helpers and reads its source;
 * the *launcher* runs it on the batch host (batch mode) or the submit host (interactive and
   allocation modes) as ``python3 -c BOOTSTRAP <source> launch <config>``. It starts the job
-  step with ``srun --label --input=all``, reads every rank's output, passes the master's
-  address from rank 0's output to the workers through the step's standard input, and finally
-  prints (and, in batch mode, sends back to the module) one result line with each rank's
-  exit status;
+  step with ``srun --label --input=all``, writes the job's secrets to the step's standard
+  input, reads every rank's output, passes the master's address from rank 0's output to the
+  workers the same way, and finally prints (and, in batch mode, sends back to the module) one
+  result line with each rank's exit status;
 * the *task driver* runs it once per rank on the compute nodes as
   ``python3 -c BOOTSTRAP <source> task <config>``: rank 0 starts the master, the other ranks
   wait for the master's address and start the workers.
+
+Command lines are visible to every user of a node (``ps``), so they carry no secret: the
+values of the module's ``env``, the self-test's check-in token and the batch result's token
+reach the launcher in its environment (SECRETS_VARIABLE, removed at once) and the tasks as the
+first line of their standard input.
 
 Standard library only, Python 3.8 or newer: the nodes have Debian's python3 and nothing else.
 Every rank of a job starts this file at once, often more ranks than CPUs: the modules that only
@@ -41,6 +46,8 @@ except ImportError:  # not on Linux: interface lookup by name is unavailable
 BOOTSTRAP = "import sys;exec(compile(sys.argv[1],'hpc.slurm.slurm_mw_driver','exec'))"
 # Control lines start with this marker; user output never needs to.
 MARKER = "@@hpc.slurm.mw "
+# The launcher's environment variable that holds the job's secrets (JSON).
+SECRETS_VARIABLE = "HPC_SLURM_MW_SECRETS"
 CHECK_IN_MISSING = "never checked in with the master"
 SIOCGIFADDR = 0x8915
 LISTEN_STATE = "0A"
@@ -236,6 +243,29 @@ def exit_status(returncode):
     return returncode, None
 
 
+class InputLines(object):
+    """Lines of a file descriptor, each awaited until a monotonic deadline."""
+
+    def __init__(self, descriptor):
+        self.descriptor = descriptor
+        self.data = b""
+
+    def line(self, deadline):
+        """The next line; raises TimeoutError past the deadline, EOFError at the end of input."""
+        while b"\n" not in self.data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError()
+            if not select.select([self.descriptor], [], [], remaining)[0]:
+                continue
+            chunk = os.read(self.descriptor, 65536)
+            if not chunk:
+                raise EOFError()
+            self.data += chunk
+        line, self.data = self.data.split(b"\n", 1)
+        return line.decode("utf-8", "replace")
+
+
 def emit(event, **fields):
     fields["event"] = event
     sys.stdout.write(MARKER + json.dumps(fields, sort_keys=True) + "\n")
@@ -255,16 +285,36 @@ class Task(object):
         self.host = environ.get("SLURMD_NODENAME") or socket.gethostname()
         self.connect_timeout = float(config["connect_timeout"])
         self.self_test = config.get("master_command") is None
+        self.input = InputLines(sys.stdin.fileno())
+        self.secrets = {"env": {}, "check_in_token": None}
 
     def run(self):
         emit("start", rank=self.rank, host=self.host, job_id=self.environ.get("SLURM_JOB_ID"))
         try:
+            self.secrets = self.read_secrets()
             status = self.run_master() if self.rank == 0 else self.run_worker()
         except TaskError as error:
             status = {"exit_code": 1, "error": str(error)}
         emit("status", rank=self.rank, host=self.host, **status)
         exit_code = status.get("exit_code")
         return min(exit_code, 255) if isinstance(exit_code, int) else 1
+
+    def read_secrets(self):
+        """The first line of standard input: env values and the check-in token, never on argv."""
+        try:
+            secrets = json.loads(self.input.line(time.monotonic() + self.connect_timeout))
+        except TimeoutError:
+            raise TaskError("rank %d on %s got no job secrets on its standard input within %g s"
+                            % (self.rank, self.host, self.connect_timeout))
+        except (EOFError, ValueError):
+            raise TaskError("rank %d on %s: standard input ended or was garbled before the job secrets came "
+                            "(the launcher sends them first)" % (self.rank, self.host))
+        if (not isinstance(secrets, dict) or not isinstance(secrets.get("env"), dict)
+                or sorted(secrets["env"]) != sorted(self.config.get("env_names") or [])
+                or not isinstance(secrets.get("check_in_token"), str)):
+            raise TaskError("rank %d on %s: the job secrets on standard input are not this job's"
+                            % (self.rank, self.host))
+        return secrets
 
     def values(self, master):
         return {
@@ -278,7 +328,7 @@ class Task(object):
     def start(self, command, master, role):
         values = self.values(master)
         child_environ = dict(self.environ)
-        child_environ.update(self.config.get("env") or {})
+        child_environ.update(self.secrets["env"])
         child_environ.update(values)
         argv = command_argv(command, values)
         import subprocess
@@ -367,16 +417,24 @@ class Task(object):
                 connection.settimeout(min(remaining, 10.0))
                 try:
                     message = json.loads(read_line(connection))
-                    rank = int(message["rank"])
+                    rank, token = int(message["rank"]), message["token"]
                 except (OSError, ValueError, KeyError, TypeError):
                     continue
-                if 0 < rank < self.num_proc:
+                accepted = self.accepts(rank, token, connected)
+                if accepted:
                     connected[rank] = {"rank": rank, "host": str(message.get("host")), "address": peer[0]}
                 try:
-                    connection.sendall(b'{"ok": true}\n')
+                    connection.sendall(b'{"ok": true}\n' if accepted else b'{"ok": false}\n')
                 except OSError:
                     pass
         return connected
+
+    def accepts(self, rank, token, connected):
+        """Only this job's workers: its token, a worker's rank, each rank once."""
+        import hmac
+        expected = self.secrets["check_in_token"]
+        return (isinstance(token, str) and hmac.compare_digest(token.encode(), expected.encode())
+                and 0 < rank < self.num_proc and rank not in connected)
 
     def run_worker(self):
         deadline = time.monotonic() + self.connect_timeout
@@ -398,21 +456,14 @@ class Task(object):
 
     def wait_for_master(self, deadline):
         """The launcher writes the master's address to every task's stdin once rank 0 is ready."""
-        descriptor = sys.stdin.fileno()
-        data = b""
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TaskError("rank %d on %s got no master address within %g s"
-                                % (self.rank, self.host, self.connect_timeout))
-            if not select.select([descriptor], [], [], remaining)[0]:
-                continue
-            chunk = os.read(descriptor, 4096)
-            if not chunk:
-                raise TaskError("rank %d on %s: the master (rank 0) ended before it was ready"
-                                % (self.rank, self.host))
-            data += chunk
-        return json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
+        try:
+            return json.loads(self.input.line(deadline))
+        except TimeoutError:
+            raise TaskError("rank %d on %s got no master address within %g s"
+                            % (self.rank, self.host, self.connect_timeout))
+        except EOFError:
+            raise TaskError("rank %d on %s: the master (rank 0) ended before it was ready"
+                            % (self.rank, self.host))
 
     def check_in(self, master, deadline):
         """Connect to the master, retrying with a short backoff until the deadline."""
@@ -426,7 +477,8 @@ class Task(object):
                                    self.connect_timeout, last_error))
             try:
                 with socket.create_connection((master["ip"], master["port"]), timeout=min(remaining, 5.0)) as conn:
-                    conn.sendall((json.dumps({"rank": self.rank, "host": self.host}) + "\n").encode())
+                    check_in = {"rank": self.rank, "host": self.host, "token": self.secrets["check_in_token"]}
+                    conn.sendall((json.dumps(check_in) + "\n").encode())
                     reply = json.loads(read_line(conn) or "{}")
                     if reply.get("ok"):
                         return
@@ -590,13 +642,21 @@ class Launcher(object):
                                        self_test=config["task"].get("master_command") is None)
         self.announced_job = None
         self.stdin_open = False
+        self.secrets = {}
 
     def argv(self):
         return list(self.config["step_argv"]) + [self.source, "task", json.dumps(self.config["task"])]
 
     def run(self):
+        # Removed before srun starts, so no task inherits it: they get theirs on standard input.
+        secrets = os.environ.pop(SECRETS_VARIABLE, None)
         self.collector.job_id = os.environ.get("SLURM_JOB_ID")
         self.announce_job()
+        try:
+            self.secrets = json.loads(secrets)
+            for_tasks = {"env": self.secrets["env"], "check_in_token": self.secrets["check_in_token"]}
+        except (TypeError, ValueError, KeyError):
+            return self.finish(None, "the launcher found no job secrets in its environment (%s)" % SECRETS_VARIABLE)
         argv = self.argv()
         import subprocess
         try:
@@ -605,6 +665,7 @@ class Launcher(object):
         except OSError as error:
             return self.finish(None, "cannot run %s: %s" % (argv[0], error.strerror or error))
         self.stdin_open = True
+        self.write_stdin(process, (json.dumps(for_tasks) + "\n").encode())
         try:
             self.relay(process)
         finally:
@@ -676,7 +737,7 @@ class Launcher(object):
         result["step_cmd"] = elide_source(self.argv(), self.source)
         emit("result", **result)
         if self.config.get("callback"):
-            send_result(self.config["callback"], result)
+            send_result(dict(self.config["callback"], token=self.secrets.get("callback_token")), result)
         return 0 if result["ok"] else 1
 
 

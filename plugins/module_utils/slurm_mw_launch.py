@@ -5,11 +5,12 @@
 launch modes, waits for the job with a monotonic deadline and turns what it learnt into the
 module's result."""
 
+import hmac
 import inspect
 import json
 import os
 import re
-import secrets
+import secrets as secrets_module
 import selectors
 import signal
 import socket
@@ -36,6 +37,7 @@ from ansible_collections.hpc.slurm.plugins.module_utils.slurm_mw_driver import (
     BOOTSTRAP,
     CHECK_IN_MISSING,
     MARKER,
+    SECRETS_VARIABLE,
     elide_source,
     expand_hostlist,
 )
@@ -67,8 +69,20 @@ def task_config(params):
         "master_port": params.get("master_port") or 0,
         "interface": params.get("interface"),
         "connect_timeout": params["connect_timeout"],
-        "env": dict((str(key), str(value)) for key, value in (params.get("env") or {}).items()),
+        # Names only: the values travel on the tasks' standard input (see job_secrets).
+        "env_names": sorted(str(key) for key in (params.get("env") or {})),
     }
+
+
+def job_secrets(params, callback_token=None):
+    """What must stay off every command line: env values and the job's tokens."""
+    secrets = {
+        "env": dict((str(key), str(value)) for key, value in (params.get("env") or {}).items()),
+        "check_in_token": secrets_module.token_hex(16),
+    }
+    if callback_token:
+        secrets["callback_token"] = callback_token
+    return secrets
 
 
 class ResultListener(object):
@@ -79,7 +93,7 @@ class ResultListener(object):
     """
 
     def __init__(self):
-        self.token = secrets.token_hex(16)
+        self.token = secrets_module.token_hex(16)
         self.result = None
         if socket.has_dualstack_ipv6():
             self.server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
@@ -88,8 +102,9 @@ class ResultListener(object):
         self.port = self.server.getsockname()[1]
 
     def callback(self):
-        """Where the launcher finds this host: its names first, then its addresses."""
-        return {"hosts": submit_host_names(), "port": self.port, "token": self.token}
+        """Where the launcher finds this host: its names first, then its addresses. The token
+        goes with the job's secrets, never on the launcher's command line."""
+        return {"hosts": submit_host_names(), "port": self.port}
 
     def pause(self, seconds):
         """Wait up to `seconds`, returning early when the result arrives."""
@@ -121,7 +136,8 @@ class ResultListener(object):
             message = json.loads(data.decode("utf-8"))
         except (OSError, ValueError):
             return
-        if isinstance(message, dict) and message.get("token") == self.token:
+        token = message.get("token") if isinstance(message, dict) else None
+        if isinstance(token, str) and hmac.compare_digest(token.encode("utf-8"), self.token.encode("utf-8")):
             self.result = message.get("result")
             try:
                 connection.sendall(b"ok\n")
@@ -223,13 +239,9 @@ class MasterWorkerJob(object):
     def shown_step(self, config):
         return self.shown(config["step_argv"] + [self.source, "task", json.dumps(config["task"])])
 
-    def shown(self, argv, config=None):
-        """A command as returned to the user: the driver source elided, the token hidden."""
-        shown = elide_source(argv, self.source)
-        if config and config.get("callback"):
-            hidden = dict(config, callback=dict(config["callback"], token="********"))
-            shown = [json.dumps(hidden) if argument == json.dumps(config) else argument for argument in shown]
-        return shown
+    def shown(self, argv):
+        """A command as returned to the user: the driver source elided (it holds no secret)."""
+        return elide_source(argv, self.source)
 
     # ------------------------------------------------------------------ check mode
 
@@ -282,7 +294,9 @@ class MasterWorkerJob(object):
 
     def _run_batch(self, listener):
         config = self.launch_config(self.step_argv("srun"), listener.callback() if listener else None)
-        script = batch_script(self.params["python_interpreter"], self.launcher_args(config))
+        secrets = job_secrets(self.params, listener.token if listener else None)
+        script = batch_script(self.params["python_interpreter"], self.launcher_args(config),
+                              {SECRETS_VARIABLE: json.dumps(secrets)})
         argv = self.sbatch_argv()
         rc, stdout, stderr = self.cli.run(argv, data=script)
         if rc != 0:
@@ -331,7 +345,7 @@ class MasterWorkerJob(object):
         base = {"changed": True, "mode": self.mode, "cmd": self.shown(argv),
                 "step_cmd": self.shown_step(config)}
         deadline = Deadline(self.params["wait_timeout"])
-        run = LocalRun(argv, self.params["output_tail_lines"])
+        run = LocalRun(argv, self.params["output_tail_lines"], {SECRETS_VARIABLE: json.dumps(job_secrets(self.params))})
         finished = run.wait(deadline)
         base["job_id"] = int(run.job_id) if run.job_id else None
         if not finished:
@@ -470,8 +484,9 @@ def describe_task(task):
 class LocalRun(object):
     """The launcher (or salloc running it) as a child of the module, read as it runs."""
 
-    def __init__(self, argv, tail_lines):
+    def __init__(self, argv, tail_lines, environment=None):
         self.argv = argv
+        self.environment = environment or {}
         self.stdout = deque(maxlen=tail_lines)
         self.stderr = deque(maxlen=tail_lines)
         self.job_id = None
@@ -482,6 +497,7 @@ class LocalRun(object):
     def wait(self, deadline):
         """True when the launcher ended before the deadline."""
         environ = dict(os.environ, **C_LOCALE)
+        environ.update(self.environment)
         try:
             self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, env=environ, start_new_session=True)

@@ -91,6 +91,10 @@ options:
     description:
       - Extra environment variables for the master and worker commands.
       - The C(MW_*) variables described in O(master_command) take precedence.
+      - The values are kept secret. No command line carries them (the launcher gets them in
+        its environment or, in O(mode=batch), from the batch script, and every task on its standard
+        input), the result shows the names only (C(********) for each value), and they are not
+        logged. The names are on the tasks' command lines. At most 32768 bytes in all (as JSON).
     type: dict
     default: {}
   slurm_options:
@@ -103,7 +107,9 @@ options:
         that the module builds, so they can override them.
       - Not allowed are C(--wrap), and in O(mode=interactive) the options that redirect the tasks' input
         or output (C(--input), C(--output), C(--error), C(--label), C(--pty)), because the module reads
-        that input and output itself.
+        that input and output itself. They are recognised the way C(sbatch), C(srun) and C(salloc) read
+        them, abbreviated (C(--outp=x)), with the value in the same item after a space, and as short
+        options, also bundled with others or with their value attached (C(-lo/tmp/x)).
     type: list
     elements: str
     default: []
@@ -149,7 +155,7 @@ options:
     description:
       - Seconds the master may take to start listening, and that each worker waits for the master's
         address and, in the self-test, to check in. Workers retry with a short backoff within
-        this bound.
+        this bound. More than 0 and at most 1e9 (as O(wait_timeout) and O(poll_interval)).
     type: float
     default: 60
   python_interpreter:
@@ -172,6 +178,13 @@ notes:
     A launcher reads each rank's output; when rank 0 announces that the master listens, the
     launcher writes the address to the step's standard input, which srun delivers to every task.
     The user's commands get C(/dev/null) as their standard input.
+  - B(What stays off the command lines.) Every user of a node can read every command line, so none
+    carries the values of O(env) or the job's tokens. The module hands them to the launcher in its
+    environment (in O(mode=batch), the batch script sets it; only the job's user and Slurm can read
+    the script), and the launcher writes them to the step's standard input first, ahead of the
+    master's address. In the self-test, a worker checks in with a token only the job's tasks
+    know, and the master counts each worker's rank once; the batch launcher authenticates its
+    result to the module the same way.
   - B(How exit codes are known.) Each rank's driver prints one status line with its exit code;
     C(srun)'s own messages fill in for a rank that was killed before it could. The job's state and
     exit code come from C(scontrol show job), so no accounting database is needed; C(sacct) is asked
@@ -407,12 +420,15 @@ stderr:
 cmd:
   description:
     - The command the module ran to submit or start the job (C(sbatch), C(salloc), or the launcher
-      that runs C(srun)), with the driver's source replaced by a short note.
+      that runs C(srun)), with the driver's source replaced by a short note. It holds no value of
+      O(env).
   returned: always
   type: list
   elements: str
 step_cmd:
-  description: The C(srun) command that starts the tasks, with the driver's source replaced by a short note.
+  description:
+    - The C(srun) command that starts the tasks, with the driver's source replaced by a short note.
+    - It names the variables of O(env) (C(env_names)), never their values.
   returned: always
   type: list
   elements: str
@@ -456,11 +472,18 @@ test_only:
       type: str
 """
 
+import json
+import math
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpc.slurm.plugins.module_utils.slurm_cli import SlurmCli, SlurmCommandError, check_slurm_options
 from ansible_collections.hpc.slurm.plugins.module_utils.slurm_mw_launch import MasterWorkerJob
 
+# env travels to the tasks on their standard input, ahead of srun reading it: one pipe's worth.
+MAX_ENV_BYTES = 32768
+# Longer waits overflow the timeouts of select() and sockets (and a job waits no decades).
+MAX_SECONDS = 1e9
 REQUIRED_COMMANDS = {
     "batch": ("sbatch", "scontrol", "scancel"),
     "interactive": ("srun", "scontrol", "scancel"),
@@ -479,7 +502,7 @@ def argument_spec():
         time_limit=dict(type="str"),
         job_name=dict(type="str", default="mw_job"),
         chdir=dict(type="str"),
-        env=dict(type="dict", default={}),
+        env=dict(type="dict", default={}, no_log=True),
         slurm_options=dict(type="list", elements="str", default=[]),
         master_command=dict(type="raw"),
         worker_command=dict(type="raw"),
@@ -504,7 +527,9 @@ def request_problems(params):
         if params[name] is not None and params[name] < 1:
             problems.append("%s must be at least 1, got %d" % (name, params[name]))
     for name in ("connect_timeout", "wait_timeout", "poll_interval"):
-        if params[name] <= 0:
+        if not math.isfinite(params[name]) or params[name] > MAX_SECONDS:
+            problems.append("%s must be a number of seconds up to %g, got %s" % (name, MAX_SECONDS, params[name]))
+        elif params[name] <= 0:
             problems.append("%s must be more than 0 seconds, got %g" % (name, params[name]))
     if params["output_tail_lines"] < 0:
         problems.append("output_tail_lines must not be negative")
@@ -513,6 +538,11 @@ def request_problems(params):
     if not params["wait"] and params["mode"] != "batch":
         problems.append("wait=false needs mode=batch: in mode %s the module itself runs the job's "
                         "srun or salloc until the job ends" % params["mode"])
+    if not all(isinstance(value, (str, int, float, bool)) for value in params["env"].values()):
+        problems.append("env values must be strings or numbers (each becomes one environment variable)")
+    elif len(json.dumps(params["env"])) > MAX_ENV_BYTES:
+        problems.append("env is %d bytes as JSON; at most %d fit through the tasks' standard input"
+                        % (len(json.dumps(params["env"])), MAX_ENV_BYTES))
     for name in ("master_command", "worker_command"):
         value = params[name]
         if value is None:
@@ -532,7 +562,12 @@ def main():
         required_together=[("master_command", "worker_command")],
         supports_check_mode=True,
     )
-    params = module.params
+    # env is no_log so that Ansible never logs it, but its values are masked here, by name: Ansible
+    # would blank out every occurrence of a value such as "1" in the whole result.
+    env = module.params["env"] or {}
+    module.no_log_values.difference_update(str(value) for value in env.values())
+    module.params["env"] = dict.fromkeys(env, "********")
+    params = dict(module.params, env=env)
     problems = request_problems(params)
     if problems:
         module.fail_json(msg="; ".join(problems))

@@ -123,6 +123,11 @@ def test_only_the_build_host_compiled(build_host, other_hosts, setting):
     assert build_host.exists("gcc")
     packed = build_host.check_output(f"ls {build_dir}")
     assert re.search(r"^apptainer-.*\.tar\.gz$", packed, re.MULTILINE), packed
+    assert re.search(r"^apptainer-.*\.sha256$", packed, re.MULTILINE), packed
+    directory = build_host.file(build_dir)
+    assert (directory.user, directory.mode) == ("root", 0o700)
+    assert build_host.file(f"{setting('apptainer_go_dir')}/hpc-slurm-go").contains(
+        f"from archive sha256 {setting('apptainer_go_archive_sha256')}")
     for host in other_hosts:
         assert not host.file(go_binary).exists, host.backend.name
         assert not host.exists("gcc"), host.backend.name
@@ -181,6 +186,39 @@ BAD_INPUT = {
     ),
     # Above upstream's minimum for 1.4.x (1.23.6) but below what this tarball's vendored
     # modules declare (go 1.26.0 in vendor/modules.txt): only reading the tarball catches it.
+    "build directory under /var/tmp": (
+        {"apptainer_build_dir": "/var/tmp/hpc-slurm-apptainer"},
+        "apptainer_build_dir: on {build_host}, /var/tmp is writable by users other than root (mode 1777)",
+    ),
+    "Go directory under /tmp": (
+        {"apptainer_go_dir": "/tmp/go-1.26"},
+        "apptainer_go_dir: on {build_host}, /tmp is writable by users other than root (mode 1777)",
+    ),
+    "GOPATH and GOCACHE outside the build directory": (
+        {"apptainer_build_environment": {"GOPATH": "/usr/local", "GOCACHE": "/root"}},
+        "apptainer_build_environment.GOPATH is '/usr/local': GOPATH, GOCACHE and GOMODCACHE may only name directories "
+        "inside apptainer_build_dir",
+    ),
+    "GOCACHE climbing out of the build directory": (
+        {"apptainer_build_environment": {"GOCACHE": "/var/lib/hpc-slurm/apptainer/../../../../root"}},
+        "apptainer_build_environment.GOCACHE is '/var/lib/hpc-slurm/apptainer/../../../../root'",
+    ),
+    "GOTOOLCHAIN that downloads": (
+        {"apptainer_build_environment": {"GOTOOLCHAIN": "auto"}},
+        "apptainer_build_environment.GOTOOLCHAIN is 'auto': only 'local' is allowed",
+    ),
+    "GOFLAGS that downloads modules": (
+        {"apptainer_build_environment": {"GOFLAGS": "-trimpath -mod=mod"}},
+        "apptainer_build_environment.GOFLAGS is '-trimpath -mod=mod': -mod may only be -mod=vendor",
+    ),
+    "relative source path": (
+        {"apptainer_source": "apptainer-1.4.5.tar.gz"},
+        "apptainer_source is 'apptainer-1.4.5.tar.gz', a relative path",
+    ),
+    "newline in a default apptainer.conf value": (
+        {"apptainer_config_defaults": {"allow setuid": "no\nbind path = /"}},
+        'apptainer_config_defaults["allow setuid"] is "no\\nbind path = /"',
+    ),
     "Go older than the tarball's modules": (
         {"apptainer_go_version": "1.25.7",
          "apptainer_go_archive": "https://go.example.invalid/dl/go1.25.7.linux-amd64.tar.gz",
@@ -188,6 +226,10 @@ BAD_INPUT = {
         "Go 1.25.7 is too old for Apptainer 1.4.5: it needs Go >= 1.26.0",
     ),
 }
+
+
+def plays_started(stdout):
+    return re.findall(r"^PLAY \[(.*?)\]", stdout, re.MULTILINE)
 
 
 def recap(stdout):
@@ -198,6 +240,7 @@ def recap(stdout):
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_is_refused_before_any_change(case, run_playbook, all_hosts, controller, image, setting):
     extra_vars, message = BAD_INPUT[case]
+    message = message.replace("{build_host}", setting("apptainer_build_host"))
     conf = f"{setting('apptainer_sysconfdir')}/apptainer/apptainer.conf"
     before = [installed_files(h, setting) + h.check_output(f"sha256sum {conf}") for h in all_hosts]
     result = run_playbook("site.yml", extra_vars=extra_vars)
@@ -226,3 +269,61 @@ def test_a_host_that_lost_apptainer_gets_the_packed_build_without_a_compile(
     changed = recap(result.stdout)
     assert {name for name, count in changed.items() if count != "0"} == {lost.backend.name}, changed
     assert installed_files(lost, setting) == reference
+
+
+@pytest.mark.reruns
+def test_a_url_whose_sha256_differs_stops_the_run_before_munge_or_slurm(run_playbook, all_hosts, setting):
+    """The build host downloads and checks a URL in the check play, before any play that changes hosts."""
+    conf = f"{setting('apptainer_sysconfdir')}/apptainer/apptainer.conf"
+    before = [installed_files(h, setting) + h.check_output(f"sha256sum {conf}") for h in all_hosts]
+    result = run_playbook("site.yml", extra_vars={"apptainer_source": "file:///etc/hostname",
+                                                  "apptainer_source_sha256": "3" * 64})
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert "apptainer_source file:///etc/hostname: The checksum for" in output, output
+    assert "did not match " + "3" * 64 in output, output
+    # Nothing after site.yml's check play (munge, Slurm and this role change hosts only later).
+    assert plays_started(result.stdout)[-1] == "Check every setting before changing any host", result.stdout
+    assert [installed_files(h, setting) + h.check_output(f"sha256sum {conf}") for h in all_hosts] == before
+
+
+@pytest.mark.reruns
+def test_a_go_binary_changed_since_the_role_unpacked_it_is_refused(run_playbook, build_host, setting):
+    go_binary = f"{setting('apptainer_go_dir')}/bin/go"
+    build_host.run_expect([0], f"cp -a {go_binary} {go_binary}.kept && printf '\\0' >> {go_binary}")
+    try:
+        result = run_playbook("site.yml")
+    finally:
+        build_host.run_expect([0], f"mv -f {go_binary}.kept {go_binary}")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert f"apptainer_go_dir {setting('apptainer_go_dir')} on {build_host.backend.name} holds a Go toolchain " \
+           "without a matching record" in output, output
+    # Nothing after site.yml's check play (munge, Slurm and this role change hosts only later).
+    assert plays_started(result.stdout)[-1] == "Check every setting before changing any host", result.stdout
+
+
+@pytest.mark.reruns
+def test_a_packed_build_changed_on_the_controller_is_fetched_again_not_installed(
+    run_playbook, computes, build_host, setting
+):
+    """Whatever replaced the controller's copy never reaches a host: it no longer matches its recorded sha256."""
+    cache = Path(setting("apptainer_controller_cache_dir"))
+    package = next(cache.glob("apptainer-*.tar.gz"))
+    recorded = package.with_name(package.name[:-len(".tar.gz")] + ".sha256").read_text()
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "etc").mkdir()
+        (Path(scratch) / "etc" / "hpc-slurm-planted").write_text("planted\n")
+        subprocess.run(["tar", "-C", scratch, "-czf", str(package), "."], check=True)
+    lost = computes[-1]
+    reference = installed_files(build_host, setting)
+    prefix = setting("apptainer_prefix")
+    lost.run_expect([0], f"rm -f {prefix}/bin/apptainer {prefix}/libexec/apptainer/hpc-slurm-build")
+    result = run_playbook("site.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # build.yml runs, to fetch the build host's whole copy again, but compiles nothing.
+    compiled = re.findall(r"^TASK \[hpc\.slurm\.apptainer : Compile Apptainer\] \**\n(\w+)", result.stdout, re.MULTILINE)
+    assert compiled == ["skipping"], compiled
+    assert not lost.file("/etc/hpc-slurm-planted").exists
+    assert installed_files(lost, setting) == reference
+    assert subprocess.run(["sha256sum", "--check", "--quiet", "-"], input=recorded, text=True, cwd=cache).returncode == 0

@@ -5,9 +5,12 @@ master, timeout) ends the way the module promises.
 Two playbook runs hold all the cases (ansible-playbook's start-up dominates otherwise); the
 tests read each task's result from the json callback and check the cluster's side directly.
 """
+import hashlib
 import json
 import re
+import threading
 import time
+import uuid
 
 import pytest
 
@@ -15,6 +18,9 @@ pytestmark = pytest.mark.multinode
 
 SUCCESS_PLAYBOOK = "tests/integration/playbooks/mw_job_success.yml"
 FAILURE_PLAYBOOK = "tests/integration/playbooks/mw_job_failures.yml"
+SECRETS_PLAYBOOK = "tests/integration/playbooks/mw_job_secrets.yml"
+SECRET_TASKS = ("Secret env in batch mode", "Secret env in interactive mode", "Secret env in allocation mode",
+                "Secret env in batch mode as the unprivileged user")
 JOB_USER = "hpcuser"
 NTASKS = 4
 
@@ -182,3 +188,41 @@ def test_a_job_past_its_wait_is_cancelled(task_name, failed, controller, compute
     gone = wait_for(lambda: all("sleep 300" not in host.check_output("ps -eo args=").splitlines()
                                 for host in computes), 15)
     assert gone, "the job's programs still run on a compute node after the cancel"
+
+
+def test_env_values_stay_off_every_command_line_and_out_of_every_result(run_playbook, cluster, all_hosts):
+    """While jobs with a secret in env run in every mode, every node's command lines are sampled
+    (full width); the value must reach each rank, and appear in no command line and no result."""
+    secret = "mw-secret-%s" % uuid.uuid4().hex
+    env = {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_PIPELINING": "1", "MW_TEST_SECRET": secret,
+           "MW_TEST_SECRET_SHA256": hashlib.sha256(secret.encode()).hexdigest()}
+    ran = []
+    playbook = threading.Thread(target=lambda: ran.append(run_playbook(SECRETS_PLAYBOOK, env=env)))
+    playbook.start()
+    command_lines = {host.backend.name: set() for host in all_hosts}
+    while playbook.is_alive():
+        for host in all_hosts:
+            command_lines[host.backend.name].update(host.check_output("ps -eo args -ww").splitlines())
+    playbook.join()
+    [result] = ran
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert secret not in result.stdout + result.stderr
+
+    report = json.loads(result.stdout)
+    controller_name = cluster["slurmctld"][0]
+    results = {task["task"]["name"]: task["hosts"][controller_name]
+               for play in report["plays"] for task in play["tasks"] if controller_name in task["hosts"]}
+    for name in SECRET_TASKS:
+        job = results[name]
+        assert job["state"] == "COMPLETED" and job["failed_ranks"] == [], (name, job)
+        assert [task["stdout_tail"] for task in job["tasks"]] == [["has-it"]] * NTASKS, (name, job["tasks"])
+        assert "MW_TEST_SECRET" in json.dumps(job["step_cmd"])
+        assert secret not in json.dumps(job)
+
+    # A rank's driver: its command line ends with the task config (the launcher's with "launch {").
+    drivers = [name for name in cluster["slurmd"]
+               if any("hpc.slurm.slurm_mw_driver" in line and ' task {"master_command"' in line
+                      for line in command_lines[name])]
+    assert sorted(drivers) == sorted(cluster["slurmd"]), "the sampling never saw a rank running on every node"
+    leaks = {name: [line for line in lines if secret in line] for name, lines in command_lines.items()}
+    assert leaks == {name: [] for name in command_lines}

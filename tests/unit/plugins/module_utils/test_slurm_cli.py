@@ -176,6 +176,52 @@ def test_unsafe_or_malformed_slurm_options_are_refused(options, mode, complaint)
     assert problems and complaint in problems[0]
 
 
+# Every form in which getopt_long (sbatch, srun, salloc) reads a banned option.
+@pytest.mark.parametrize("options, mode, named", [
+    (["--wrap=hostname"], "batch", "--wrap"),
+    (["--wra=hostname"], "batch", "--wrap"),
+    (["--w"], "batch", "--wrap"),
+    (["--wrap", "hostname"], "batch", "--wrap"),
+    (["--wrap hostname"], "batch", "--wrap"),
+    (["--wrap=hostname"], "allocation", "--wrap"),
+    (["--outp=/tmp/x"], "interactive", "--output"),
+    (["--ou"], "interactive", "--output"),
+    (["--output", "/tmp/x"], "interactive", "--output"),
+    (["--output /tmp/x"], "interactive", "--output"),
+    (["--inp=none"], "interactive", "--input"),
+    (["--err=/dev/null"], "interactive", "--error"),
+    (["--lab"], "interactive", "--label"),
+    (["--pt"], "interactive", "--pty"),
+    (["-o/tmp/x"], "interactive", "-o (--output)"),
+    (["-o", "/tmp/x"], "interactive", "-o (--output)"),
+    (["-i0"], "interactive", "-i (--input)"),
+    (["-e/dev/null"], "interactive", "-e (--error)"),
+    (["-l"], "interactive", "-l (--label)"),
+    (["-vl"], "interactive", "-l (--label)"),
+    (["-lo/tmp/x"], "interactive", "-o (--output)"),
+    (["-Eo/tmp/x"], "interactive", "-o (--output)"),
+])
+def test_banned_options_are_found_in_every_form_slurm_reads(options, mode, named):
+    problems = check_slurm_options(options, mode)
+    assert any("%r means %s" % (item, named) in problem for problem in problems for item in options), problems
+
+
+@pytest.mark.parametrize("options, mode", [
+    (["-Jlo"], "interactive"),  # -J takes the rest, "lo", as the job name
+    (["-c2", "--cpus-per-task=2", "--open-mode=append", "--partition=main"], "interactive"),
+    (["--output=/scratch/%j.out", "-o/scratch/%j.out", "-e/scratch/err", "--input=/dev/null"], "batch"),
+    (["--overcommit", "--mem=1G"], "allocation"),
+])
+def test_options_that_only_look_like_banned_ones_are_fine(options, mode):
+    assert check_slurm_options(options, mode) == []
+
+
+@pytest.mark.parametrize("item", ["--", "-", "--=x", "-- --wrap=x", "hostname"])
+def test_items_that_are_no_option_are_refused(item):
+    assert check_slurm_options([item], "batch") == [
+        "slurm_options item %r is not an option; give each one as '--name=value'" % item]
+
+
 def test_output_options_are_fine_for_a_batch_job():
     assert check_slurm_options(["--output=/scratch/%j.out", "--mem=1G", "-c2"], "batch") == []
 

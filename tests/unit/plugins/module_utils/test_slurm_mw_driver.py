@@ -167,18 +167,32 @@ def test_srun_task_ranges_and_unlabelled_lines():
 
 # --------------------------------------------------------------------------- the driver, for real
 
+CHECK_IN_TOKEN = "unit-test-check-in-token"
+
+
 def task_config(**overrides):
     config = {"master_command": None, "worker_command": None, "master_listens": True, "master_port": 0,
-              "interface": "lo", "connect_timeout": 10, "env": {}}
+              "interface": "lo", "connect_timeout": 10, "env_names": []}
     config.update(overrides)
     return config
 
 
-def start_task(rank, ntasks, config, stdin=subprocess.PIPE):
+def secrets_line(env=None, token=CHECK_IN_TOKEN):
+    """What the launcher writes first to every task's standard input."""
+    return json.dumps({"env": env or {}, "check_in_token": token}) + "\n"
+
+
+def start_task(rank, ntasks, config, secrets=None, keep_stdin=True):
     environ = dict(os.environ, SLURM_PROCID=str(rank), SLURM_NTASKS=str(ntasks), SLURMD_NODENAME="unit-node",
                    SLURM_JOB_ID="4242")
-    return subprocess.Popen([sys.executable, "-c", BOOTSTRAP, SOURCE, "task", json.dumps(config)],
-                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, text=True)
+    process = subprocess.Popen([sys.executable, "-c", BOOTSTRAP, SOURCE, "task", json.dumps(config)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ,
+                               text=True)
+    process.stdin.write(secrets_line() if secrets is None else secrets)
+    process.stdin.flush()
+    if not keep_stdin:
+        process.stdin.close()
+    return process
 
 
 def finish(process):
@@ -205,10 +219,10 @@ def read_ready(master, seen):
     raise AssertionError("the master printed no ready line; stderr: %s" % master.stderr.read())
 
 
-def run_job(config, ntasks, with_ready=False):
+def run_job(config, ntasks, with_ready=False, env=None):
     """Start the workers first, so they must wait for the address, then the master."""
-    workers = [start_task(rank, ntasks, config) for rank in range(1, ntasks)]
-    master = start_task(0, ntasks, config, stdin=subprocess.DEVNULL)
+    workers = [start_task(rank, ntasks, config, secrets_line(env)) for rank in range(1, ntasks)]
+    master = start_task(0, ntasks, config, secrets_line(env), keep_stdin=False)
     seen = []
     ready = read_ready(master, seen)
     for worker in workers:
@@ -254,17 +268,16 @@ def test_users_master_and_workers_get_the_address_and_their_ranks():
 
 def test_env_reaches_the_commands_and_the_mw_names_win():
     config = task_config(master_command={"shell": "echo $GREETING-$MW_PROC_ID-of-$MW_NUM_PROC-$MW_MASTER_HOST"},
-                         worker_command={"shell": "true"}, master_listens=False,
-                         env={"GREETING": "hello", "MW_PROC_ID": "overridden"})
-    codes, outputs = run_job(config, ntasks=2)
+                         worker_command={"shell": "true"}, master_listens=False, env_names=["GREETING", "MW_PROC_ID"])
+    codes, outputs = run_job(config, ntasks=2, env={"GREETING": "hello", "MW_PROC_ID": "overridden"})
     assert codes == [0, 0]
     assert "hello-0-of-2-unit-node" in outputs[0][0].splitlines()
 
 
 def test_a_master_that_exits_before_listening_is_reported():
     config = task_config(master_command={"shell": "exit 3"}, worker_command={"shell": "true"})
-    master = start_task(0, 2, config, stdin=subprocess.DEVNULL)
-    stdout = master.communicate(timeout=30)[0]
+    master = start_task(0, 2, config, keep_stdin=False)
+    stdout = finish(master)[0]
     status = status_of((stdout, ""))
     assert master.returncode == 1
     assert "exited with code 3 before it listened" in status["error"]
@@ -272,8 +285,8 @@ def test_a_master_that_exits_before_listening_is_reported():
 
 def test_a_master_command_that_does_not_exist_is_reported():
     config = task_config(master_command={"argv": ["/nonexistent/master"]}, worker_command={"shell": "true"})
-    master = start_task(0, 2, config, stdin=subprocess.DEVNULL)
-    stdout = master.communicate(timeout=30)[0]
+    master = start_task(0, 2, config, keep_stdin=False)
+    stdout = finish(master)[0]
     assert "cannot start the master command '/nonexistent/master'" in status_of((stdout, ""))["error"]
 
 
@@ -295,8 +308,55 @@ def test_a_worker_waits_for_the_master_only_within_its_bound():
 
 
 def test_a_self_test_master_names_workers_that_never_came():
-    master = start_task(0, 3, task_config(connect_timeout=0.5), stdin=subprocess.DEVNULL)
-    stdout = master.communicate(timeout=30)[0]
+    master = start_task(0, 3, task_config(connect_timeout=0.5), keep_stdin=False)
+    stdout = finish(master)[0]
     status = status_of((stdout, ""))
     assert master.returncode == 1
     assert status["workers_missing"] == [1, 2] and "ranks 1, 2 never checked in" in status["error"]
+
+
+def check_in(ready, message):
+    """One connection to the self-test master, as a worker (or anyone else on the network) makes it."""
+    with socket.create_connection((ready["ip"], ready["port"]), timeout=5) as connection:
+        connection.sendall((json.dumps(message) + "\n").encode())
+        return json.loads(connection.makefile().readline() or "{}")
+
+
+def test_a_self_test_master_counts_only_its_own_workers_once_each():
+    master = start_task(0, 3, task_config(connect_timeout=3), keep_stdin=False)
+    seen = []
+    ready = read_ready(master, seen)
+    good = {"rank": 1, "host": "unit-node", "token": CHECK_IN_TOKEN}
+    replies = [check_in(ready, message) for message in (
+        {"rank": 1, "host": "intruder"},                          # no token
+        dict(good, token="guessed"),                              # wrong token
+        dict(good, rank=0), dict(good, rank=3), dict(good, rank=-1),  # no worker's rank
+        good,
+        dict(good, host="again"),                                 # rank 1 a second time
+    )]
+    assert [reply.get("ok") is True for reply in replies] == [False, False, False, False, False, True, False]
+    stdout = "".join(seen) + finish(master)[0]
+    status = status_of((stdout, ""))
+    assert [(worker["rank"], worker["host"]) for worker in status["workers_connected"]] == [(1, "unit-node")]
+    assert status["workers_missing"] == [2] and master.returncode == 1
+
+
+@pytest.mark.parametrize("secrets, complaint", [
+    ("", "standard input ended or was garbled before the job secrets came"),
+    ("not json\n", "standard input ended or was garbled before the job secrets came"),
+    (json.dumps({"env": {"OTHER": "x"}, "check_in_token": "t"}) + "\n", "the job secrets on standard input are not this job's"),
+    (json.dumps({"env": {}}) + "\n", "the job secrets on standard input are not this job's"),
+])
+def test_a_task_without_its_secrets_says_so(secrets, complaint):
+    task = start_task(1, 2, task_config(env_names=[]), secrets=secrets, keep_stdin=False)
+    status = status_of((finish(task)[0], ""))
+    assert task.returncode == 1 and complaint in status["error"]
+
+
+def test_a_task_waits_for_its_secrets_only_within_its_bound():
+    task = start_task(0, 2, task_config(connect_timeout=0.5), secrets="")
+    started = time.monotonic()
+    stdout = finish(task)[0]
+    task.stdin.close()
+    assert time.monotonic() - started < 10
+    assert "got no job secrets on its standard input within 0.5 s" in status_of((stdout, ""))["error"]

@@ -35,14 +35,15 @@ def test_commands_become_argv_or_shell_for_the_driver():
     config = task_config(params)
     assert config["master_command"] == {"argv": ["prog", "3"]}
     assert config["worker_command"] == {"shell": "echo $MW_PROC_ID"}
-    assert config["env"] == {"A": "1"} and config["master_listens"] is True
+    assert config["env_names"] == ["A"] and config["master_listens"] is True
+    assert "1" not in json.dumps({key: value for key, value in config.items() if key != "master_command"})
     assert task_config({"connect_timeout": 1})["master_command"] is None
 
 
 def test_the_batch_result_arrives_over_tcp_and_wakes_the_wait():
     listener = ResultListener()
     try:
-        callback = dict(listener.callback(), hosts=["127.0.0.1"])
+        callback = dict(listener.callback(), hosts=["127.0.0.1"], token=listener.token)
         sender = threading.Thread(target=send_result, args=(callback, {"ok": True, "tasks": []}))
         sender.start()
         deadline = Deadline(10)

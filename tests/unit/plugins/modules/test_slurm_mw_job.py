@@ -71,6 +71,12 @@ def replay(request, monkeypatch, slurm_on_path):
     ({"master_command": {"a": 1}, "worker_command": "true"}, "master_command must be a string"),
     ({"master_command": "   ", "worker_command": "true"}, "master_command must be a string"),
     ({"slurm_options": ["--mem", "1G"]}, "'1G' is not an option"),
+    ({"wait_timeout": "nan"}, "wait_timeout must be a number of seconds up to 1e+09, got nan"),
+    ({"connect_timeout": "inf"}, "connect_timeout must be a number of seconds up to 1e+09, got inf"),
+    ({"poll_interval": "-inf"}, "poll_interval must be a number of seconds up to 1e+09, got -inf"),
+    ({"wait_timeout": 1e12}, "wait_timeout must be a number of seconds up to 1e+09"),
+    ({"slurm_options": ["--wra=hostname"]}, "'--wra=hostname' means --wrap to sbatch"),
+    ({"mode": "interactive", "slurm_options": ["-lo/tmp/x"]}, "'-lo/tmp/x' means -l (--label) to srun"),
 ])
 def test_bad_requests_fail_before_any_command(args, complaint, capsys, slurm_on_path, monkeypatch):
     player = Replay(VERSIONS[0], [])
@@ -171,3 +177,41 @@ def test_a_controller_that_does_not_answer_does_not_end_the_wait(replay, capsys)
     replay("test-only fits", "sbatch queued", "scontrol without controller")
     status, result = run_module({"ntasks": 1, "wait": False}, capsys)
     assert status == 0 and isinstance(result["job_id"], int) and "state" not in result
+
+
+def test_env_values_are_masked_by_name_in_every_result(capsys, slurm_on_path, monkeypatch):
+    """Ansible puts the module's arguments in its result (invocation): env shows names only, and a
+    short value such as "1" does not blank out every "1" of the result as no_log's masking would."""
+    monkeypatch.setattr(AnsibleModule, "run_command", Replay(VERSIONS[0], []).run_command)
+    status, result = run_module({"ntasks": 0, "env": {"API_TOKEN": "s3cr3t-token", "OMP_NUM_THREADS": "1"}}, capsys)
+    assert status == 1 and result["msg"] == "ntasks must be at least 1 (rank 0 is the master), got 0"
+    assert result["invocation"]["module_args"]["env"] == {"API_TOKEN": "********", "OMP_NUM_THREADS": "********"}
+    assert "s3cr3t-token" not in json.dumps(result)
+
+
+def test_submit_without_waiting_keeps_env_values_in_the_script_only(replay, capsys):
+    player = replay("test-only fits", "sbatch queued", "scontrol pending")
+    status, result = run_module({"ntasks": 1, "wait": False, "job_name": "rec-queued",
+                                 "env": {"API_TOKEN": "s3cr3t-token"}}, capsys)
+    assert status == 0 and "s3cr3t-token" not in json.dumps(result)
+    assert '"env_names": ["API_TOKEN"]' in " ".join(result["step_cmd"])
+    for argv, kwargs in player.calls:
+        assert not any("s3cr3t-token" in argument for argument in argv)
+    [submitted] = [kwargs["data"] for argv, kwargs in player.calls if "--parsable" in argv]
+    [exec_line] = [line for line in submitted.splitlines() if line.startswith("exec ")]
+    assert "s3cr3t-token" in submitted and "s3cr3t-token" not in exec_line
+
+
+@pytest.mark.parametrize("env, complaint", [
+    ({"A": {"nested": 1}}, "env values must be strings or numbers"),
+    ({"BIG": "x" * 40000}, "at most 32768 fit through the tasks' standard input"),
+])
+def test_env_that_cannot_travel_is_refused(env, complaint, capsys, slurm_on_path, monkeypatch):
+    monkeypatch.setattr(AnsibleModule, "run_command", Replay(VERSIONS[0], []).run_command)
+    status, result = run_module({"env": env}, capsys)
+    assert status == 1 and complaint in result["msg"]
+
+
+@pytest.mark.parametrize("section", ["DOCUMENTATION", "EXAMPLES", "RETURN"])
+def test_the_documentation_parses(section):
+    assert yaml.safe_load(getattr(slurm_mw_job, section))
