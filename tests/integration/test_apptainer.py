@@ -255,16 +255,23 @@ def test_bad_input_is_refused_before_any_change(case, run_playbook, all_hosts, c
     assert (still.rc, still.stdout.strip()) == (0, image), still.stderr
 
 
-@pytest.mark.reruns
-def test_a_host_that_lost_apptainer_gets_the_packed_build_without_a_compile(
-    run_playbook, computes, all_hosts, build_host, setting
-):
+def rerun_after_losing_apptainer(run_playbook, computes, build_host, setting):
+    """Remove Apptainer from the last compute node and run site.yml; (that node, the build
+    host's installed files, the run)."""
     lost = computes[-1]
     reference = installed_files(build_host, setting)
     prefix = setting("apptainer_prefix")
     lost.run_expect([0], f"rm -f {prefix}/bin/apptainer {prefix}/libexec/apptainer/hpc-slurm-build")
     result = run_playbook("site.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+    return lost, reference, result
+
+
+@pytest.mark.reruns
+def test_a_host_that_lost_apptainer_gets_the_packed_build_without_a_compile(
+    run_playbook, computes, all_hosts, build_host, setting
+):
+    lost, reference, result = rerun_after_losing_apptainer(run_playbook, computes, build_host, setting)
     assert "Compile Apptainer" not in result.stdout
     changed = recap(result.stdout)
     assert {name for name, count in changed.items() if count != "0"} == {lost.backend.name}, changed
@@ -315,12 +322,7 @@ def test_a_packed_build_changed_on_the_controller_is_fetched_again_not_installed
         (Path(scratch) / "etc").mkdir()
         (Path(scratch) / "etc" / "hpc-slurm-planted").write_text("planted\n")
         subprocess.run(["tar", "-C", scratch, "-czf", str(package), "."], check=True)
-    lost = computes[-1]
-    reference = installed_files(build_host, setting)
-    prefix = setting("apptainer_prefix")
-    lost.run_expect([0], f"rm -f {prefix}/bin/apptainer {prefix}/libexec/apptainer/hpc-slurm-build")
-    result = run_playbook("site.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
+    lost, reference, result = rerun_after_losing_apptainer(run_playbook, computes, build_host, setting)
     # build.yml runs, to fetch the build host's whole copy again, but compiles nothing.
     compiled = re.findall(r"^TASK \[hpc\.slurm\.apptainer : Compile Apptainer\] \**\n(\w+)", result.stdout, re.MULTILINE)
     assert compiled == ["skipping"], compiled
