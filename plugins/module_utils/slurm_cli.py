@@ -50,6 +50,14 @@ SHORT_WITH_ARGUMENT = {
 # The commands that parse slurm_options in each mode (srun --test-only checks allocation mode's).
 OPTION_PARSERS = {"batch": ("sbatch",), "interactive": ("srun",), "allocation": ("salloc", "srun")}
 
+# sacct columns of the module's accounting records. JobName comes last: sacct --parsable2 does
+# not escape a "|" in a job name, so everything after the last-but-one "|" is the name.
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "Elapsed", "ElapsedRaw", "Start", "End", "User", "Account",
+                "Partition", "AllocCPUS", "NodeList", "JobName")
+# What sacct prints (rc 1) when slurm.conf has AccountingStorageType=accounting_storage/none;
+# the same words in Slurm 22.05 and 24.11.
+ACCOUNTING_DISABLED = "accounting storage is disabled"
+
 _SCONTROL_FIELD = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=")
 _TEST_ONLY = re.compile(
     r"Job (?P<job_id>\d+) to start at (?P<start_time>\S+) using (?P<processors>\d+) processors? "
@@ -261,6 +269,55 @@ def parse_sacct_job(stdout):
     return None
 
 
+def sacct_argv(sacct, job_id):
+    """sacct for one job: its allocation's record first, then one per step."""
+    return [sacct, "--noheader", "--parsable2", "--format=%s" % ",".join(SACCT_FIELDS), "--jobs=%s" % job_id]
+
+
+def parse_sacct_records(stdout):
+    """Output of sacct_argv() -> one dict per record, in sacct's order (allocation, then steps).
+
+    `step` is None for the allocation, else the step's name ("batch", "extern", "0"...).
+    """
+    records = []
+    for line in stdout.splitlines():
+        fields = line.split("|", len(SACCT_FIELDS) - 1)
+        if len(fields) != len(SACCT_FIELDS):
+            continue
+        raw = dict(zip(SACCT_FIELDS, fields))
+        job_id, _, step = raw["JobID"].partition(".")
+        exit_code, exit_signal = parse_exit_code(raw["ExitCode"])
+        records.append({
+            "job_id": raw["JobID"],
+            "step": step or None,
+            "job_name": raw["JobName"],
+            "state": base_state(raw["State"]),
+            "exit_code": exit_code,
+            "exit_signal": exit_signal,
+            "elapsed": raw["Elapsed"],
+            "elapsed_seconds": int(raw["ElapsedRaw"]) if raw["ElapsedRaw"].isdigit() else None,
+            "start": raw["Start"],
+            "end": raw["End"],
+            "user": raw["User"],
+            "account": raw["Account"],
+            "partition": raw["Partition"],
+            "alloc_cpus": int(raw["AllocCPUS"]) if raw["AllocCPUS"].isdigit() else None,
+            "node_list": raw["NodeList"],
+        })
+    return records
+
+
+def accounting_finished(records, job_id):
+    """Whether sacct has the whole record of the job allocation's end.
+
+    A terminal state alone is not enough: when a job's end reaches slurmdbd before its start,
+    Slurm 22.05 shows a stand-in record (job name "allocation", user root) until the start
+    arrives. The stand-in has no partition; every job's real record has one.
+    """
+    return any(record["job_id"] == str(job_id) and record["state"] in TERMINAL_STATES and record["partition"]
+               for record in records)
+
+
 # --------------------------------------------------------------------------- waiting
 
 class Deadline(object):
@@ -296,6 +353,23 @@ def wait_for_end(query, deadline, poll_interval, pause=time.sleep):
                 return last, False
         if deadline.expired():
             return last, True
+        pause(min(poll_interval, deadline.remaining()))
+
+
+def wait_for_accounting(query, job_id, deadline, poll_interval, pause=time.sleep):
+    """Poll `query()` (sacct's (records, error)) until sacct has recorded the end of the job.
+
+    slurmctld sends a job's end to slurmdbd asynchronously, so sacct may still show it running
+    for a moment after the job ended. Returns (records, error, finished): the last records seen,
+    sacct's error message if it failed, and whether the allocation's record is terminal. An error
+    ends the wait at once: disabled accounting stays disabled, and a database that does not
+    answer now is not worth holding up the job's result for.
+    """
+    while True:
+        records, error = query()
+        finished = accounting_finished(records, job_id)
+        if error or finished or deadline.expired():
+            return records, error, finished
         pause(min(poll_interval, deadline.remaining()))
 
 
@@ -343,6 +417,16 @@ class SlurmCli(object):
         rc, stdout = self.run([self.path("sacct"), "--noheader", "--parsable2", "--allocations",
                                "--jobs=%s" % job_id, "--format=JobID,State,ExitCode,Elapsed,NodeList"])[:2]
         return parse_sacct_job(stdout) if rc == 0 else None
+
+    def job_accounting(self, job_id):
+        """sacct's records of the job, as (records, error): error is sacct's message when it
+        cannot answer (ACCOUNTING_DISABLED among others), or why sacct was not asked."""
+        if not self.binaries.get("sacct"):
+            return [], "sacct is not installed on this host"
+        rc, stdout, stderr = self.run(sacct_argv(self.path("sacct"), job_id))
+        if rc != 0:
+            return [], (stderr or stdout).strip() or "sacct exited with code %s" % rc
+        return parse_sacct_records(stdout), None
 
     def cancel(self, job_id):
         rc, stdout, stderr = self.run([self.path("scancel"), str(job_id)])
