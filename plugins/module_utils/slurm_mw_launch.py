@@ -21,6 +21,7 @@ from collections import deque
 
 from ansible_collections.hpc.slurm.plugins.module_utils import slurm_mw_driver
 from ansible_collections.hpc.slurm.plugins.module_utils.slurm_cli import (
+    ACCOUNTING_DISABLED,
     C_LOCALE,
     Deadline,
     SlurmCommandError,
@@ -31,6 +32,7 @@ from ansible_collections.hpc.slurm.plugins.module_utils.slurm_cli import (
     parse_sbatch_parsable,
     parse_test_only,
     step_args,
+    wait_for_accounting,
     wait_for_end,
 )
 from ansible_collections.hpc.slurm.plugins.module_utils.slurm_mw_driver import (
@@ -48,6 +50,9 @@ RESULT_LIMIT_BYTES = 32 * 1024 * 1024
 SETTLE_POLL_SECONDS = 0.05
 CANCEL_SETTLE_SECONDS = 15
 KILL_GRACE_SECONDS = 5
+# How long sacct may take, once the job has ended, to show that end (slurmctld sends it to
+# slurmdbd asynchronously; measured here it takes well under a second).
+ACCOUNTING_WAIT_SECONDS = 30
 
 
 def driver_source():
@@ -368,6 +373,27 @@ class MasterWorkerJob(object):
 
     # ------------------------------------------------------------------ outcome
 
+    def accounting(self, job_id):
+        """sacct's records of the ended job: {"accounting": [...]}, plus "accounting_unavailable"
+        when sacct gives none. Never fails the module: a warning says what is missing."""
+        deadline = Deadline(ACCOUNTING_WAIT_SECONDS)
+        records, error, finished = wait_for_accounting(lambda: self.cli.job_accounting(job_id), job_id,
+                                                       deadline, self.params["poll_interval"])
+        found = {"accounting": records}
+        if error:
+            found["accounting_unavailable"] = error
+            if ACCOUNTING_DISABLED not in error:
+                self.module.warn("no accounting records for job %s: %s" % (job_id, error))
+        elif not finished:
+            allocation = [record["state"] for record in records if record["step"] is None]
+            if not records:
+                found["accounting_unavailable"] = "sacct had no record of job %s after %.1f s" % (
+                    job_id, deadline.elapsed())
+            self.module.warn("sacct had not recorded the end of job %s after %.1f s; 'accounting' holds what it "
+                             "had (allocation state %s)" % (job_id, deadline.elapsed(),
+                                                            allocation[0] if allocation else "not recorded"))
+        return found
+
     def timed_out(self, job_id, record, deadline, local_run=None):
         last = job_summary(record)
         last_state = last.get("state") or "unknown"
@@ -397,11 +423,14 @@ class MasterWorkerJob(object):
         if local_run:
             outcome["stdout"] = "\n".join(local_run.stdout)
             outcome["stderr"] = "\n".join(local_run.stderr)
+        if job_id:
+            outcome.update(self.accounting(job_id))
         return outcome
 
     def outcome(self, job_id, record, result, launcher_rc):
         summary = job_summary(record)
         outcome = dict(summary, elapsed=round(time.monotonic() - self.started, 3))
+        outcome.update(self.accounting(job_id))
         if result:
             outcome.update({
                 "master": result.get("master"),

@@ -30,7 +30,7 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Submits nothing. Validates the request with C(sbatch --test-only) (C(srun --test-only) in
+      - Submits nothing (and so asks C(sacct) nothing). Validates the request with C(sbatch --test-only) (C(srun --test-only) in
         O(mode=interactive) and O(mode=allocation)) and returns what Slurm says the job would get,
         and the commands it would run.
       - Every run outside check mode starts with the same validation, because Slurm accepts a job
@@ -187,8 +187,15 @@ notes:
     result to the module the same way.
   - B(How exit codes are known.) Each rank's driver prints one status line with its exit code;
     C(srun)'s own messages fill in for a rank that was killed before it could. The job's state and
-    exit code come from C(scontrol show job), so no accounting database is needed; C(sacct) is asked
-    only when slurmctld has already forgotten the job.
+    exit code come from C(scontrol show job), so no accounting database is needed (C(sacct) fills in
+    when slurmctld has already forgotten the job).
+  - B(Accounting.) Where Slurm accounting is enabled, the module asks C(sacct) for the job's records
+    once the job has ended and returns them in RV(accounting). slurmctld sends the end of a job to
+    slurmdbd asynchronously, so the module asks again every O(poll_interval) seconds until the job
+    allocation's record shows a terminal state, for at most 30 seconds; after that it returns what
+    C(sacct) had and warns. Accounting never fails the module. Without accounting
+    (C(AccountingStorageType=accounting_storage/none)) RV(accounting) is empty and
+    RV(accounting_unavailable) says why.
   - In O(mode=batch) the launcher runs on the first node and sends its result back to the module
     over TCP, to the submit host's name as Slurm knows it (C(SLURM_SUBMIT_HOST)); the compute nodes
     must be able to reach the submit host, as C(srun) in the other modes also requires. The
@@ -450,6 +457,97 @@ last_state:
   returned: on timeout
   type: str
   sample: RUNNING
+accounting:
+  description:
+    - The job's records in Slurm's accounting database as C(sacct) shows them after the job ended
+      (C(sacct --parsable2 --jobs=JOBID)), in C(sacct)'s order. The job allocation's record comes
+      first; then one record per step, such as C(batch) (the batch script), C(extern) and C(0)
+      (the master/worker step; in O(mode=interactive) the only step).
+    - Empty when accounting is not enabled or C(sacct) failed; RV(accounting_unavailable) then says why.
+    - When C(sacct) had not recorded the job's end within 30 seconds, the records as they were (the
+      allocation's RV(accounting[].state) still C(RUNNING), for example) and a warning.
+  returned: when the module waited for the job to end (not in check mode nor with O(wait=false))
+  type: list
+  elements: dict
+  contains:
+    job_id:
+      description: C(sacct)'s JobID, with the step after a dot for a step (C(42.batch), C(42.0)).
+      type: str
+      sample: "42"
+    step:
+      description: The step's name (C(batch), C(extern), C(interactive), C(0)...), null for the job allocation.
+      type: str
+      sample: "0"
+    job_name:
+      description: The job's name, or for a step the command it ran.
+      type: str
+      sample: mw_job
+    state:
+      description: The state, without C(sacct)'s additions (C(CANCELLED by 1000) becomes C(CANCELLED)).
+      type: str
+      sample: COMPLETED
+    exit_code:
+      description: The exit code (the first half of C(sacct)'s ExitCode).
+      type: int
+      sample: 0
+    exit_signal:
+      description: The signal that ended it, 0 if none (the second half of C(sacct)'s ExitCode).
+      type: int
+      sample: 0
+    elapsed:
+      description: The elapsed time as C(sacct) prints it (C([D-]HH:MM:SS)).
+      type: str
+      sample: "00:00:02"
+    elapsed_seconds:
+      description: The elapsed time in seconds (C(sacct)'s ElapsedRaw).
+      type: int
+      sample: 2
+    start:
+      description: When it started, in the submit host's local time (C(Unknown) before it started).
+      type: str
+      sample: "2026-12-02T17:08:49"
+    end:
+      description: When it ended (C(Unknown) while it runs).
+      type: str
+      sample: "2026-12-02T17:08:51"
+    user:
+      description: The job's user; empty for a step.
+      type: str
+      sample: alice
+    account:
+      description: The Slurm account the job was charged to; empty for a step, and where the user has no account.
+      type: str
+      sample: physics
+    partition:
+      description: The partition; empty for a step.
+      type: str
+      sample: debug
+    alloc_cpus:
+      description: Number of CPUs allocated.
+      type: int
+      sample: 2
+    node_list:
+      description: The nodes, as a Slurm hostlist (C(node[1-2])).
+      type: str
+      sample: node[1-2]
+  sample:
+    - {job_id: "42", step: null, job_name: mw_job, state: COMPLETED, exit_code: 0, exit_signal: 0,
+       elapsed: "00:00:02", elapsed_seconds: 2, start: "2026-12-02T17:08:49", end: "2026-12-02T17:08:51",
+       user: alice, account: "", partition: debug, alloc_cpus: 2, node_list: "node[1-2]"}
+    - {job_id: "42.batch", step: batch, job_name: batch, state: COMPLETED, exit_code: 0, exit_signal: 0,
+       elapsed: "00:00:02", elapsed_seconds: 2, start: "2026-12-02T17:08:49", end: "2026-12-02T17:08:51",
+       user: "", account: "", partition: "", alloc_cpus: 1, node_list: node1}
+    - {job_id: "42.0", step: "0", job_name: python3, state: COMPLETED, exit_code: 0, exit_signal: 0,
+       elapsed: "00:00:01", elapsed_seconds: 1, start: "2026-12-02T17:08:50", end: "2026-12-02T17:08:51",
+       user: "", account: "", partition: "", alloc_cpus: 2, node_list: "node[1-2]"}
+accounting_unavailable:
+  description:
+    - Why RV(accounting) is empty. C(sacct)'s own message, such as C(Slurm accounting storage is disabled)
+      when slurm.conf has C(AccountingStorageType=accounting_storage/none) (no warning then), or the
+      error of a C(sacct) that could not reach the database (with a warning).
+  returned: when RV(accounting) is returned empty
+  type: str
+  sample: Slurm accounting storage is disabled
 test_only:
   description: What C(sbatch --test-only) said the job would get.
   returned: in check mode

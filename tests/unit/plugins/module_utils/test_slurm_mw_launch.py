@@ -147,13 +147,20 @@ def test_the_launcher_is_told_every_name_of_this_host():
     assert not any(name.startswith("127.") for name in names)
 
 
+class WithoutAccounting:
+    """The only Slurm command an outcome runs is sacct; here accounting is off."""
+
+    def job_accounting(self, job_id):
+        return [], "Slurm accounting storage is disabled"
+
+
 def job_for_outcomes(warnings=None):
     with patch_module_args({}):
         module = AnsibleModule(argument_spec={})
     if warnings is not None:
         # Where warnings end up depends on whether controller code was imported: keep them here.
         module.warn = warnings.append
-    return MasterWorkerJob(module, None, {"mode": "batch"})
+    return MasterWorkerJob(module, WithoutAccounting(), {"mode": "batch", "poll_interval": 1})
 
 
 def test_a_completed_job_without_its_result_succeeds_with_a_warning(transcripts):

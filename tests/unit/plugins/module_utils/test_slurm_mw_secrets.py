@@ -110,6 +110,9 @@ class StandInCli(object):
         return {"JobId": JOB_ID, "JobState": "RUNNING" if running else "COMPLETED", "ExitCode": "0:0",
                 "NodeList": "stand-in", "UserId": "root(0)"}
 
+    def job_accounting(self, job_id):
+        return [], "Slurm accounting storage is disabled"
+
     def cancel(self, job_id):
         return 0, "", ""
 

@@ -111,6 +111,8 @@ def test_check_mode_only_asks_sbatch_test_only(replay, capsys):
     status, result = run_module({"ntasks": 4, "nodes": "2", "job_name": "rec", "_ansible_check_mode": True}, capsys)
     assert status == 0 and result["changed"] and "job_id" not in result
     assert result["test_only"]["processors"] == 4
+    # No job, so no sacct either: the only command is the test-only submission.
+    assert "accounting" not in result and "accounting_unavailable" not in result
     [(argv, kwargs)] = player.calls
     assert argv[1:] == ["--test-only", "--ntasks=4", "--nodes=2", "--job-name=rec"]
     assert kwargs["data"].startswith("#!/bin/sh\n") and kwargs["environ_update"]["LC_ALL"] == "C"
@@ -150,6 +152,8 @@ def test_submit_without_waiting_returns_the_job_and_its_state(replay, capsys):
     status, result = run_module({"ntasks": 1, "wait": False, "job_name": "rec-queued"}, capsys)
     assert status == 0 and result["changed"] and player.pending == []
     assert result["state"] == "PENDING" and result["user"] == "root"
+    # The job has not ended: no accounting yet, and sacct was not asked (the replay refuses it).
+    assert "accounting" not in result
     assert player.calls[1][0][1] == "--parsable"
     assert player.calls[2][0][1:] == ["--oneliner", "show", "job", str(result["job_id"])]
 
