@@ -192,8 +192,9 @@ notes:
   - B(Accounting.) Where Slurm accounting is enabled, the module asks C(sacct) for the job's records
     once the job has ended and returns them in RV(accounting). slurmctld sends the end of a job to
     slurmdbd asynchronously, so the module asks again every O(poll_interval) seconds until the job
-    allocation's record shows a terminal state, for at most 30 seconds; after that it returns what
-    C(sacct) had and warns. Accounting never fails the module. Without accounting
+    allocation's record shows a terminal state and its partition (Slurm 22.05 may first show a
+    stand-in record named C(allocation), of user root and without partition), for at most 30
+    seconds; after that it returns what C(sacct) had and warns. Accounting never fails the module. Without accounting
     (C(AccountingStorageType=accounting_storage/none)) RV(accounting) is empty and
     RV(accounting_unavailable) says why.
   - In O(mode=batch) the launcher runs on the first node and sends its result back to the module
