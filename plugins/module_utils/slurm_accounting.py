@@ -14,6 +14,7 @@ names, "LIST/SHOW ... FORMAT OPTIONS" for the columns that show them.
 """
 
 import re
+from collections.abc import Mapping
 
 C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -514,12 +515,12 @@ def problems(accounts, qos, users=None):
     qos, accounts, users = _entries(qos), _entries(accounts), _entries(users)
     qos_present = set(["normal"])
     account_present = set(["root"])
-    account_declared = set(entry.get("name") for entry in accounts if isinstance(entry, dict))
+    account_declared = set(entry.get("name") for entry in accounts if isinstance(entry, Mapping))
     for section, entries in (("qos", qos), ("accounts", accounts), ("users", users)):
         seen = set()
         for index, entry in enumerate(entries):
             where = "%s[%d]" % (section, index)
-            if not isinstance(entry, dict):
+            if not isinstance(entry, Mapping):
                 found.append("%s: each entry must be a mapping with at least a name" % where)
                 continue
             name = entry.get("name")
@@ -539,10 +540,10 @@ def problems(accounts, qos, users=None):
             elif state == "present" and section == "accounts":
                 account_present.add(name)
     for entry in qos:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
             found.extend(_limit_problems("qos", "qos %s" % entry["name"], entry.get("limits"), qos_present))
     for entry in accounts:
-        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
+        if not (isinstance(entry, Mapping) and isinstance(entry.get("name"), str)):
             continue
         where = "account %s" % entry["name"]
         found.extend(_limit_problems("association", where, entry.get("limits"), qos_present))
@@ -555,7 +556,7 @@ def problems(accounts, qos, users=None):
             if not isinstance(user, str) or not NAME_RE.match(user):
                 found.append("%s: user %r in users must be a plain word (letters, digits, _ . -)" % (where, user))
     for entry in users:
-        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
+        if not (isinstance(entry, Mapping) and isinstance(entry.get("name"), str)):
             continue
         where = "user %s" % entry["name"]
         account = entry.get("account")
@@ -573,7 +574,7 @@ def problems(accounts, qos, users=None):
 def _limit_problems(kind, where, limits, qos_present):
     if limits is None:
         return []
-    if not isinstance(limits, dict):
+    if not isinstance(limits, Mapping):
         return ["%s: limits must be a mapping of sacctmgr option names to values" % where]
     found = []
     normalised = {}
