@@ -555,6 +555,14 @@ def problems(accounts, qos, users=None):
         for user in entry.get("users") or []:
             if not isinstance(user, str) or not NAME_RE.match(user):
                 found.append("%s: user %r in users must be a plain word (letters, digits, _ . -)" % (where, user))
+    user_accounts = {}
+    for entry in accounts:
+        if isinstance(entry, Mapping) and entry.get("state", "present") == "present":
+            for user in entry.get("users") or []:
+                user_accounts.setdefault(user, set()).add(entry.get("name"))
+    for entry in users:
+        if isinstance(entry, Mapping) and entry.get("state", "present") == "present":
+            user_accounts.setdefault(entry.get("name"), set()).add(entry.get("account"))
     for entry in users:
         if not (isinstance(entry, Mapping) and isinstance(entry.get("name"), str)):
             continue
@@ -565,8 +573,9 @@ def problems(accounts, qos, users=None):
         elif account not in account_present and not (entry.get("state") == "absent" and account in account_declared):
             found.append("%s: account %r is not declared (declare it under accounts)" % (where, account))
         default = entry.get("default_account")
-        if default is not None and default not in account_present:
-            found.append("%s: default_account %r is not declared (declare it under accounts)" % (where, default))
+        if default is not None and default not in user_accounts.get(entry["name"], ()):
+            found.append("%s: default_account %r is not an account this user is declared in (list the user "
+                         "in that account's users, or add a users entry for it)" % (where, default))
         found.extend(_limit_problems("association", where, entry.get("limits"), qos_present))
     return found
 
@@ -753,7 +762,12 @@ def plan(wanted, current, cluster, sacctmgr, exclusive=False):
 
     # 3. Users in accounts, then each user's default account.
     defaults_given = {}
-    for (user, account_name), entry in sorted(wanted["users"].items()):
+    # Each user's default account first: `add user ... DefaultAccount=X` also adds the user to X.
+    def default_first(item):
+        (user, account_name), _ = item
+        return (user, account_name != wanted["defaults"].get(user), account_name)
+
+    for (user, account_name), entry in sorted(wanted["users"].items(), key=default_first):
         key = "%s@%s" % (user, account_name)
         now = cur_users.get((user, account_name))
         if now:
@@ -765,8 +779,9 @@ def plan(wanted, current, cluster, sacctmgr, exclusive=False):
             # who has a default keeps it until the modify below.
             default = None
             if cur_defaults.get(user) is None and user not in defaults_given:
-                default = wanted["defaults"].get(user)
-                defaults_given[user] = default
+                # Without DefaultAccount, Slurm makes the first account the default.
+                default = account_name if account_name == wanted["defaults"].get(user) else None
+                defaults_given[user] = account_name
             commands.append(add_user_args(sacctmgr, cluster, user, account_name, default,
                                           _new_limits("association", entry["limits"])))
             limits = entry["limits"]

@@ -241,3 +241,22 @@ def test_recorded_respelling_plans_nothing(recorded):
     params = step(recorded, "respelled")["params"]
     wanted = acct.declared_state(params["accounts"], params["qos"], params["users"])
     assert acct.plan(wanted, shown_state(recorded, "respelled"), "reccluster", "sacctmgr")[0] == []
+
+
+def test_a_new_user_in_two_accounts_is_added_to_the_default_first():
+    # `add user bob account=chemistry DefaultAccount=physics` adds bob to physics too (seen on
+    # 22.05 and 24.11), so the next add failed with "Nothing new added".
+    wanted = acct.declared_state([{"name": "physics", "users": ["bob"]}, {"name": "chemistry", "users": ["bob"]}], [])
+    state = empty_state()
+    state["associations"].update({"physics": {"parent": "root", "limits": {}},
+                                  "chemistry": {"parent": "root", "limits": {}}})
+    commands, _ = acct.plan(wanted, state, "c", "sacctmgr")
+    assert [argv[3:] for argv in commands] == [
+        ["user", "bob", "account=physics", "cluster=c", "DefaultAccount=physics"],
+        ["user", "bob", "account=chemistry", "cluster=c"]]
+
+
+def test_default_account_must_be_one_of_the_users_accounts():
+    found = acct.problems([{"name": "a", "users": ["u"]}, {"name": "b"}], [],
+                          [{"name": "u", "account": "a", "default_account": "b"}])
+    assert any("default_account 'b' is not an account this user is declared in" in message for message in found)
