@@ -270,7 +270,7 @@ def normalise(kind, value):
 
 def render(kind, value):
     """A normalised value -> sacctmgr's text for `Name=text`."""
-    if kind in (TIME,):
+    if kind == TIME:
         return render_time(value)
     if kind == SECONDS:
         return str(value)
@@ -300,9 +300,8 @@ def change_text(kind, current, wanted):
         return clear_text(kind, current)
     if kind == TRES and current:
         # Only the TRES named are changed; the ones no longer wanted must be cleared one by one.
-        dropped = dict((key, None) for key in current if key not in wanted)
-        items = ["%s=-1" % key for key in sorted(dropped)]
-        return ",".join(sorted(render_tres(wanted).split(",") + items))
+        cleared = ["%s=-1" % key for key in current if key not in wanted]
+        return ",".join(sorted(render_tres(wanted).split(",") + cleared))
     return render(kind, wanted)
 
 
