@@ -26,6 +26,9 @@ already in the apt cache, nothing installed) and times, side by side:
 * with --mitogen, cold converge, rerun and partition change again under Mitogen's strategy
   (mitogen_linear, its own docker connection): an optional accelerator, not a dependency of the
   collection.
+* with --accounting, cold converge and rerun again with accounting: the controller is also the
+  slurmdbd host (MariaDB and slurmdbd) and one account with a limit is declared, against the
+  same cluster without it.
 * with --compare DIR, cold converge, rerun and partition change of the site.yml of another
   checkout (a `git worktree` of an older commit), so that a change is measured against what it
   replaces in the same rounds.
@@ -116,10 +119,18 @@ def timed(cmd, log, env=None, cwd=REPO):
     return seconds
 
 
-def write_inventory(path, controller, nodes, connection="community.docker.docker"):
-    lines = ["all:", "  vars:", f"    ansible_connection: {connection}", "  children:",
-             "    slurmctld:", "      hosts:", f"        {controller}:", "    slurmd:", "      hosts:"]
+# The --accounting side's declaration: one account holding the health check's job user.
+ACCOUNTS = [{"name": "bench", "users": ["nobody"], "limits": {"MaxJobs": 4}}]
+
+
+def write_inventory(path, controller, nodes, connection="community.docker.docker", accounting=False):
+    lines = ["all:", "  vars:", f"    ansible_connection: {connection}"]
+    if accounting:
+        lines += [f"    slurm_accounting_accounts: {json.dumps(ACCOUNTS)}"]
+    lines += ["  children:", "    slurmctld:", "      hosts:", f"        {controller}:", "    slurmd:", "      hosts:"]
     lines += [f"        {node}:" for node in nodes]
+    if accounting:
+        lines += ["    slurmdbd:", "      hosts:", f"        {controller}:"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -146,12 +157,12 @@ def mitogen_strategy_path():
     return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
 
 
-def playbook_command(image, controller, nodes, playbook, mitogen=False, checkout=REPO):
+def playbook_command(image, controller, nodes, playbook, mitogen=False, checkout=REPO, accounting=False):
     """Fresh containers, and the command and environment that run `playbook` on them."""
     start_containers(image, controller, nodes)
     inventory = Path(tempfile.mkdtemp(prefix="bench-inventory-")) / "hosts.yml"
     # Mitogen takes over connections it knows by their short name only.
-    write_inventory(inventory, controller, nodes, "docker" if mitogen else "community.docker.docker")
+    write_inventory(inventory, controller, nodes, "docker" if mitogen else "community.docker.docker", accounting)
     env = dict(os.environ, ANSIBLE_CONFIG=str(checkout / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     if mitogen:
@@ -164,9 +175,9 @@ def plain_run(image, controller, nodes, tag):
     return timed(command, LOGS / f"{tag}-plain.log", env)
 
 
-def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=REPO):
+def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=REPO, accounting=False):
     """Cold converge, rerun and partition change of a checkout's site.yml, on the same fresh containers."""
-    playbook, env = playbook_command(image, controller, nodes, checkout / "site.yml", mitogen, checkout)
+    playbook, env = playbook_command(image, controller, nodes, checkout / "site.yml", mitogen, checkout, accounting)
     cold_env = dict(env)
     if profile:
         cold_env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks,ansible.posix.profile_roles",
@@ -203,7 +214,7 @@ def partition_cells(runs, prefix=""):
     return f"{median(runs, prefix + 'partition'):.1f} s", f"{median(runs, prefix + 'partition_written'):g}"
 
 
-def write_table(results, rounds, when, mitogen, compare=None):
+def write_table(results, rounds, when, mitogen, compare=None, accounting=False):
     lines = [
         f"Medians of {rounds} rounds on fresh Debian 12 containers ({when}, {os.cpu_count()} cores).",
         "Ratios are to the hand-run floor (benchmarks/hand_run.sh) measured in the same rounds; "
@@ -245,6 +256,20 @@ def write_table(results, rounds, when, mitogen, compare=None):
             lines.append(f"| {label(computes)} | {old_cold:.1f} s | {cold:.1f} s | {old_cold / cold:.2f}× | "
                          f"{old_rerun:.1f} s | {rerun:.1f} s | {old_rerun / rerun:.2f}× | "
                          f"{old_partition} | {partition} | {old_written} | {written} |")
+    if accounting:
+        lines += [
+            "", "With accounting (the same rounds, its own fresh containers): the controller is also the slurmdbd "
+            "host (MariaDB, slurmdbd) and one account with a limit is declared.", "",
+            "| cluster | cold, without | cold, with accounting | ratio | rerun, without | rerun, with accounting "
+            "| ratio | rerun changed, with |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for computes, runs in results.items():
+            cold, rerun = median(runs, "cold"), median(runs, "rerun")
+            a_cold, a_rerun = median(runs, "accounting_cold"), median(runs, "accounting_rerun")
+            a_changed = max(r["accounting_rerun_changed"] for r in runs)
+            lines.append(f"| {label(computes)} | {cold:.1f} s | {a_cold:.1f} s | {a_cold / cold:.2f}× | "
+                         f"{rerun:.1f} s | {a_rerun:.1f} s | {a_rerun / rerun:.2f}× | {a_changed} |")
     return "\n".join(lines) + "\n"
 
 
@@ -293,6 +318,8 @@ def main():
     parser.add_argument("--checkout", type=Path, default=REPO,
                         help="time the site.yml of another checkout of this repository (e.g. a `git worktree` "
                              "of an older commit) against the same hand-run floor")
+    parser.add_argument("--accounting", action="store_true",
+                        help="also time site.yml with accounting (slurmdbd and MariaDB on the controller, one account)")
     parser.add_argument("--compare", type=Path,
                         help="also time the site.yml of this other checkout (e.g. a `git worktree` of an older "
                              "commit) in the same rounds, and tabulate the speed-up")
@@ -317,7 +344,8 @@ def main():
                 controller, nodes = hosts_for(computes)
                 tag = f"c{computes}-r{round_number}"
                 entry = {}
-                sides = ["hand", "plain", "ansible"] + (["mitogen"] if args.mitogen else []) + (["compare"] if args.compare else [])
+                sides = (["hand", "plain", "ansible"] + (["mitogen"] if args.mitogen else [])
+                         + (["compare"] if args.compare else []) + (["accounting"] if args.accounting else []))
                 # Rotate the order each round so that no side always goes first.
                 shift = (round_number - 1) % len(sides)
                 for side in sides[shift:] + sides[:shift]:
@@ -328,6 +356,10 @@ def main():
                     elif side == "ansible":
                         entry.update(ansible_run(image, controller, nodes, tag, args.profile,
                                                  checkout=args.checkout.resolve()))
+                    elif side == "accounting":
+                        figures = ansible_run(image, controller, nodes, f"{tag}-accounting", False,
+                                              checkout=args.checkout.resolve(), accounting=True)
+                        entry.update({f"accounting_{key}": value for key, value in figures.items()})
                     elif side == "compare":
                         figures = ansible_run(image, controller, nodes, f"{tag}-compare", False,
                                               checkout=args.compare.resolve())
@@ -343,7 +375,7 @@ def main():
     finally:
         remove_containers()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    table = write_table(results, args.rounds, when, args.mitogen, compare)
+    table = write_table(results, args.rounds, when, args.mitogen, compare, args.accounting)
     (args.output / "converge.md").write_text(table)
     (args.output / "converge.json").write_text(json.dumps(
         {"date": when, "release": args.release, "rounds": args.rounds, "cpus": os.cpu_count(), "compare": compare,

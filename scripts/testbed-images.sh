@@ -11,7 +11,7 @@ readonly recipe_label=hpc.slurm.recipe
 readonly keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly base_packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,iproute2,procps,ca-certificates,debian-archive-keyring
 # Downloaded into /var/cache/apt/archives, not installed: the roles install them.
-readonly cached_packages=(munge slurmctld slurmd slurm-client slurm-wlm)
+readonly cached_packages=(munge slurmctld slurmd slurm-client slurm-wlm mariadb-server slurmdbd python3-pymysql)
 # With every capability added (Apptainer scenarios) this unit fails on Debian 13 ("Failed to
 # initialize libkmod context") and degrades the system; modules belong to the host kernel anyway.
 readonly masked_units=(systemd-modules-load.service)

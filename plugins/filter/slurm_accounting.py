@@ -1,7 +1,7 @@
 """Filter for the check play, before any host changes: what is wrong with the accounts, users and
 QOS that hpc.slurm.slurm_accounting will be given.
 
-    slurm_accounts | hpc.slurm.slurm_accounting_problems(slurm_qos, slurm_users)
+    slurm_accounting_accounts | hpc.slurm.slurm_accounting_problems(slurm_accounting_qos, slurm_accounting_users)
 
 returns a list of messages (empty when all is well), each naming the entry and the setting and
 saying what to fix. The module refuses the same declarations with the same messages: both use

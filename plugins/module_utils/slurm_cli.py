@@ -307,14 +307,20 @@ def parse_sacct_records(stdout):
     return records
 
 
-def accounting_finished(records, job_id):
+def accounting_finished(records, job_id, expected=None):
     """Whether sacct has the whole record of the job allocation's end.
 
     A terminal state alone is not enough: when a job's end reaches slurmdbd before its start,
     Slurm 22.05 shows a stand-in record (job name "allocation", user root) until the start
-    arrives. The stand-in has no partition; every job's real record has one.
+    arrives. The stand-in has no partition; every job's real record has one. Slurm 22.05 may
+    also record the start of a job that has already ended with its final state but exit code 0,
+    and the exit code only with the end: with `expected` (slurmctld's own final "state" and
+    "exit_code" of the job), the record must agree with it.
     """
+    expected = dict((key, value) for key, value in (expected or {}).items()
+                    if key in ("state", "exit_code") and value is not None)
     return any(record["job_id"] == str(job_id) and record["state"] in TERMINAL_STATES and record["partition"]
+               and all(record.get(key) == value for key, value in expected.items())
                for record in records)
 
 
@@ -356,18 +362,18 @@ def wait_for_end(query, deadline, poll_interval, pause=time.sleep):
         pause(min(poll_interval, deadline.remaining()))
 
 
-def wait_for_accounting(query, job_id, deadline, poll_interval, pause=time.sleep):
+def wait_for_accounting(query, job_id, deadline, poll_interval, pause=time.sleep, expected=None):
     """Poll `query()` (sacct's (records, error)) until sacct has recorded the end of the job.
 
     slurmctld sends a job's end to slurmdbd asynchronously, so sacct may still show it running
     for a moment after the job ended. Returns (records, error, finished): the last records seen,
     sacct's error message if it failed, and whether the allocation's record is terminal. An error
     ends the wait at once: disabled accounting stays disabled, and a database that does not
-    answer now is not worth holding up the job's result for.
+    answer now is not worth holding up the job's result for. `expected`: see accounting_finished.
     """
     while True:
         records, error = query()
-        finished = accounting_finished(records, job_id)
+        finished = accounting_finished(records, job_id, expected)
         if error or finished or deadline.expired():
             return records, error, finished
         pause(min(poll_interval, deadline.remaining()))

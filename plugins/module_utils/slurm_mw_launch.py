@@ -373,12 +373,13 @@ class MasterWorkerJob(object):
 
     # ------------------------------------------------------------------ outcome
 
-    def accounting(self, job_id):
+    def accounting(self, job_id, summary=None):
         """sacct's records of the ended job: {"accounting": [...]}, plus "accounting_unavailable"
-        when sacct gives none. Never fails the module: a warning says what is missing."""
+        when sacct gives none. Never fails the module: a warning says what is missing. `summary`
+        is slurmctld's view of the ended job, which the database's record must reach."""
         deadline = Deadline(ACCOUNTING_WAIT_SECONDS)
         records, error, finished = wait_for_accounting(lambda: self.cli.job_accounting(job_id), job_id,
-                                                       deadline, self.params["poll_interval"])
+                                                       deadline, self.params["poll_interval"], expected=summary)
         found = {"accounting": records}
         if error:
             found["accounting_unavailable"] = error
@@ -424,13 +425,13 @@ class MasterWorkerJob(object):
             outcome["stdout"] = "\n".join(local_run.stdout)
             outcome["stderr"] = "\n".join(local_run.stderr)
         if job_id:
-            outcome.update(self.accounting(job_id))
+            outcome.update(self.accounting(job_id, summary))
         return outcome
 
     def outcome(self, job_id, record, result, launcher_rc):
         summary = job_summary(record)
         outcome = dict(summary, elapsed=round(time.monotonic() - self.started, 3))
-        outcome.update(self.accounting(job_id))
+        outcome.update(self.accounting(job_id, summary))
         if result:
             outcome.update({
                 "master": result.get("master"),

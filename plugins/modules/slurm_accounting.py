@@ -187,8 +187,8 @@ EXAMPLES = r"""
 - name: Preview what would change, then make it so and remove everything undeclared
   hpc.slurm.slurm_accounting:
     cluster: mycluster
-    accounts: "{{ slurm_accounts }}"
-    qos: "{{ slurm_qos }}"
+    accounts: "{{ slurm_accounting_accounts }}"
+    qos: "{{ slurm_accounting_qos }}"
     exclusive: true
   check_mode: true
   diff: true

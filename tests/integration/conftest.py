@@ -25,6 +25,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "reruns: runs site.yml again with other settings (single-node scenario only)")
     config.addinivalue_line("markers", "apptainer: needs the apptainer scenario (role enabled)")
     config.addinivalue_line("markers", "faults: breaks and changes a live multi-node cluster (faults scenario only)")
+    config.addinivalue_line("markers", "accounting: needs slurmdbd and declared accounts (accounting scenario only)")
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +52,7 @@ def cluster(inventory_file):
             hosts += [h for h in members(child) if h not in hosts]
         return hosts
 
-    groups = {name: members(name) for name in ("slurmctld", "slurmd", "all")}
+    groups = {name: members(name) for name in ("slurmctld", "slurmd", "slurmdbd", "all")}
     assert len(groups["slurmctld"]) == 1, groups
     groups["hostvars"] = listing.get("_meta", {}).get("hostvars", {})
     return groups

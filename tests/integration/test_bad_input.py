@@ -49,6 +49,10 @@ REFUSED_TOGETHER = {
          "use the slurmctld group's host for ControlMachine", "lacks enable_configless"],
     ),
     "ports out of range": ({"slurm_slurmd_port": 70000, "slurm_slurmctld_port": 0}, ["must be two different ports"]),
+    "accounts without an accounting host": (
+        {"slurm_accounting_accounts": [{"name": "physics", "users": ["nobody"]}]},
+        ["the inventory group 'slurmdbd' has no host"],
+    ),
     "munge settings": (
         # 16 characters, 31 bytes: munged counts bytes.
         {"munge_key": "\u00fc" * 15 + "a", "munge_key_generated_bytes": 16, "munge_restart_timeout": 0},
@@ -92,17 +96,20 @@ def test_bad_setting_is_refused_before_any_change(case, run_playbook, all_hosts)
     assert [h.check_output(FINGERPRINT) for h in all_hosts] == before
 
 
-@pytest.mark.parametrize("case", REFUSED_TOGETHER)
-def test_several_bad_settings_are_named_at_once(case, run_playbook, all_hosts):
-    extra_vars, messages = REFUSED_TOGETHER[case]
+def assert_refused_before_any_change(run_playbook, all_hosts, extra_vars, messages, inventory=None):
     before = [h.check_output(FINGERPRINT) for h in all_hosts]
-    result = run_playbook("site.yml", extra_vars=extra_vars)
+    result = run_playbook("site.yml", extra_vars=extra_vars, inventory=inventory)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output[-3000:]
     for message in messages:
         assert message in output, (message, output[-3000:])
     assert "TASK [hpc.slurm.munge : Install munge" not in result.stdout
     assert [h.check_output(FINGERPRINT) for h in all_hosts] == before
+
+
+@pytest.mark.parametrize("case", REFUSED_TOGETHER)
+def test_several_bad_settings_are_named_at_once(case, run_playbook, all_hosts):
+    assert_refused_before_any_change(run_playbook, all_hosts, *REFUSED_TOGETHER[case])
 
 
 def test_accepted_settings_compose_a_slurm_conf(run_playbook, all_hosts):
@@ -132,3 +139,38 @@ def test_two_hosts_with_one_host_name_are_refused(run_playbook, inventory_file, 
     assert "Several hosts have the same host name, which Slurm uses as the node name" in output, output[-3000:]
     assert f"({name}, alias-of-{name})" in output or f"(alias-of-{name}, {name})" in output
     assert [h.check_output(FINGERPRINT) for h in all_hosts] == before
+
+
+def inventory_with_accounting_on(inventory_file, tmp_path):
+    """This scenario's inventory with its one host in the slurmdbd group too."""
+    inventory = yaml.safe_load(Path(inventory_file).read_text())
+    (name, _), = inventory["all"]["hosts"].items()
+    inventory["slurmdbd"] = {"hosts": {name: None}}
+    path = tmp_path / "accounting.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+# Each a run of its own: the check play stops at the first role whose check fails.
+ACCOUNTING_REFUSED = {
+    "accounts that sacctmgr would not take, all named at once": (
+        {"slurm_accounting_accounts": [{"name": "physics", "users": ["alice"], "parent": "science",
+                             "limits": {"MaxJob": 1, "GrpTRES": "cpu=x", "QOS": "gold"}}],
+         "slurm_accounting_users": [{"name": "bob", "account": "chemistry"}]},
+        ["MaxJob", "cpu=x", "science", "chemistry", "gold",
+         "Jobs run as nobody (the health check), but no account in slurm_accounting_accounts lists them"],
+    ),
+    "a database password that is too short": (
+        {"slurmdbd_storage_password": "short"}, ["slurmdbd_storage_password is 5 characters long"],
+    ),
+    "a slurmdbd.conf override of a key the role writes": (
+        {"slurmdbd_config_overrides": {"StoragePass": "x" * 20, "PurgeJobAfter": "12month"}},
+        ["slurmdbd_config_overrides sets StoragePass, which the role writes itself: use slurmdbd_storage_password"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ACCOUNTING_REFUSED)
+def test_bad_accounting_settings_are_refused_before_any_change(case, run_playbook, inventory_file, all_hosts, tmp_path):
+    assert_refused_before_any_change(run_playbook, all_hosts, *ACCOUNTING_REFUSED[case],
+                                     inventory=inventory_with_accounting_on(inventory_file, tmp_path))

@@ -21,6 +21,11 @@ CASES = {
     ),
     "no compute node": ({"slurmctld": {"hosts": {"c1": HOST}}, "slurmd": {"hosts": {}}}, "'slurmd' is empty"),
     "empty inventory": ({}, "must hold exactly one host"),
+    "two accounting hosts": (
+        {"slurmctld": {"hosts": {"c1": HOST}}, "slurmd": {"hosts": {"n1": HOST}},
+         "slurmdbd": {"hosts": {"d1": HOST, "d2": HOST}}},
+        "The inventory group 'slurmdbd' holds 2 hosts (d1, d2); a cluster has one accounting database",
+    ),
 }
 
 

@@ -67,6 +67,18 @@ def test_a_failed_job_and_its_failed_step_keep_their_own_exit_codes(sacct_runs):
     assert (steps["0"]["state"], steps["0"]["exit_code"]) == ("FAILED", 5)
 
 
+def test_a_record_that_disagrees_with_slurmctld_is_not_finished_yet(sacct_runs):
+    """Slurm 22.05 was seen (molecule/accounting) to record a failed job first as FAILED with exit
+    code 0:0, and its exit code only a moment later: the wait holds out for slurmctld's own view."""
+    found = records(sacct_runs["sacct failed"])
+    allocation = found[0]
+    assert accounting_finished(found, allocation["job_id"], {"state": "FAILED", "exit_code": 3})
+    assert not accounting_finished(found, allocation["job_id"], {"state": "FAILED", "exit_code": 0})
+    assert not accounting_finished(found, allocation["job_id"], {"state": "COMPLETED", "exit_code": 3})
+    # What slurmctld no longer knows is not compared.
+    assert accounting_finished(found, allocation["job_id"], {"state": None, "exit_code": None})
+
+
 def test_a_running_job_is_not_finished(sacct_runs):
     for name in ("sacct running", "sacct running with its step"):
         found = records(sacct_runs[name])
