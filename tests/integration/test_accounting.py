@@ -212,6 +212,18 @@ def test_a_limit_changed_in_the_inventory_applies_on_a_rerun_without_restarting_
     assert main_pid(controller, "slurmctld") == before
 
 
+def test_check_mode_shows_a_limit_change_and_makes_none(controller, run_playbook, hostvars, cluster):
+    accounts = json.loads(json.dumps(hostvars(cluster["slurmctld"][0])["slurm_accounting_accounts"]))
+    accounts[0]["limits"]["MaxJobs"] = 3
+    run = run_playbook("site.yml", "--check", "--diff", extra_vars={"slurm_accounting_accounts": accounts})
+    assert run.returncode == 0, run.stdout[-3000:]
+    shown = run.stdout.split("TASK [hpc.slurm.slurm_accounting : Make the accounting database hold")[1].split("TASK [")[0]
+    assert "changed: [" in shown and "MaxJobs" in shown, shown
+    limits = controller.run_expect([0], "sacctmgr --noheader --parsable2 show association where account=physics "
+                                        "user= format=MaxJobs").stdout.strip()
+    assert limits == "1"
+
+
 def test_jobs_run_while_slurmdbd_is_down_are_recorded_when_it_is_back(controller, dbd):
     earlier = controller.run_expect([0], "sacct --noheader --parsable2 --allocations --starttime 2000-01-01 "
                                          "--format JobID").stdout.split()
