@@ -6,6 +6,7 @@ before any host changes.
 The tests share one converged cluster; the reruns leave it as they found it.
 """
 import re
+import time
 
 import pytest
 
@@ -156,3 +157,34 @@ def test_a_munge_account_with_other_ids_is_refused_with_what_to_do_and_left_alon
 def test_client_commands_on_the_login_node_read_the_controllers_configuration(login):
     out = login.run_expect([0], as_user("alice", "scontrol show config")).stdout
     assert re.search(r"^ClusterName\s+=\s+login$", out, re.M), out[:500]
+
+
+def _login_config_path(login):
+    """Where the login node's client commands read slurm.conf: sackd's copy (24.11) or /etc/slurm (22.05)."""
+    return "/run/slurm/conf" if login.run("dpkg -s sackd").rc == 0 else "/etc/slurm"
+
+
+def test_the_login_nodes_configuration_is_the_controllers(login, controller):
+    where = _login_config_path(login)
+    for name in ("slurm.conf", "cgroup.conf"):
+        assert login.file(f"{where}/{name}").content_string == controller.file(f"/etc/slurm/{name}").content_string, name
+
+
+def test_sackd_takes_a_reconfigure_without_a_run(login, controller):
+    if _login_config_path(login) != "/run/slurm/conf":
+        pytest.skip("Slurm 22.05 has no sackd: the login node's copies change on the next run")
+    marker = "# test_login: reconfigure reaches sackd"
+    try:
+        controller.run_expect([0], f"echo '{marker}' >> /etc/slurm/slurm.conf && scontrol reconfigure")
+        for _ in range(30):
+            if marker in login.file("/run/slurm/conf/slurm.conf").content_string:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("30 s after scontrol reconfigure, sackd's slurm.conf on the login node is still the old one")
+    finally:
+        controller.run_expect([0], f"sed -i '/^{marker}$/d' /etc/slurm/slurm.conf && scontrol reconfigure")
+        for _ in range(30):
+            if marker not in login.file("/run/slurm/conf/slurm.conf").content_string:
+                break
+            time.sleep(1)
