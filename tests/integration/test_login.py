@@ -111,6 +111,14 @@ def test_the_password_hash_is_set_but_never_in_verbose_or_diff_output(login, ali
     assert salt_and_hash not in rerun.stdout + rerun.stderr
 
 
+def test_check_mode_on_the_converged_cluster_changes_nothing_and_shows_no_hash(run_playbook, alice):
+    run = run_playbook("site.yml", "--check", "--diff")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert set(_recap_changes(run.stdout).values()) == {0}, output[-3000:]
+    assert alice["password"].split("$")[-1] not in output
+
+
 def _recap_changes(output):
     return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
