@@ -26,6 +26,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "apptainer: needs the apptainer scenario (role enabled)")
     config.addinivalue_line("markers", "faults: breaks and changes a live multi-node cluster (faults scenario only)")
     config.addinivalue_line("markers", "accounting: needs slurmdbd and declared accounts (accounting scenario only)")
+    config.addinivalue_line("markers", "login: needs a login node and declared users (login scenario only)")
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +53,7 @@ def cluster(inventory_file):
             hosts += [h for h in members(child) if h not in hosts]
         return hosts
 
-    groups = {name: members(name) for name in ("slurmctld", "slurmd", "slurmdbd", "all")}
+    groups = {name: members(name) for name in ("slurmctld", "slurmd", "slurmdbd", "slurm_login", "all")}
     assert len(groups["slurmctld"]) == 1, groups
     groups["hostvars"] = listing.get("_meta", {}).get("hostvars", {})
     return groups

@@ -128,11 +128,11 @@ def test_etc_hosts_lists_every_cluster_host(all_hosts, hostvars):
 
 @pytest.mark.multinode
 def test_each_role_runs_alone_with_only_its_documented_variables(run_playbook, controller):
-    """munge, slurm and slurm_health, each in a play of its own: nothing undefined, nothing changed."""
+    """cluster_users, munge, slurm and slurm_health, each in a play of its own: nothing undefined, nothing changed."""
     result = run_playbook("tests/integration/playbooks/roles_alone.yml", env={"ANSIBLE_PIPELINING": "1"})
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    for role in ("hpc.slurm.munge", "hpc.slurm.slurm", "hpc.slurm.slurm_health"):
+    for role in ("hpc.slurm.cluster_users", "hpc.slurm.munge", "hpc.slurm.slurm", "hpc.slurm.slurm_health"):
         assert f"TASK [{role} : " in output, role
     assert re.findall(r"changed=(\d+)", result.stdout) and set(re.findall(r"changed=(\d+)", result.stdout)) == {"0"}, \
         output[-3000:]
