@@ -225,8 +225,9 @@ def test_check_mode_shows_a_limit_change_and_makes_none(controller, run_playbook
 
 
 def test_jobs_run_while_slurmdbd_is_down_are_recorded_when_it_is_back(controller, dbd):
-    earlier = controller.run_expect([0], "sacct --noheader --parsable2 --allocations --starttime 2000-01-01 "
-                                         "--format JobID").stdout.split()
+    # Jobs that ran (completed or failed): their records are what must survive.
+    ran = "sacct --noheader --parsable2 --allocations --starttime 2000-01-01 --state CD,F --format JobID"
+    earlier = controller.run_expect([0], ran).stdout.split()
     assert earlier, "the earlier tests left jobs in the database"
     dbd.run_expect([0], "systemctl stop slurmdbd")
     try:
@@ -239,8 +240,7 @@ def test_jobs_run_while_slurmdbd_is_down_are_recorded_when_it_is_back(controller
     dbd.run_expect([0], "systemctl restart mariadb")
     after_restart = submit(controller, "hostname")
     recorded_as(controller, after_restart, State="COMPLETED")
-    later = controller.run_expect([0], "sacct --noheader --parsable2 --allocations --starttime 2000-01-01 "
-                                       "--format JobID").stdout.split()
+    later = controller.run_expect([0], ran).stdout.split()
     assert set(earlier) | {while_down, after_restart} <= set(later), (earlier, later)
 
 
