@@ -228,8 +228,8 @@ def test_jobs_run_while_slurmdbd_is_down_are_recorded_when_it_is_back(controller
     # Jobs that ran (completed or failed): their records are what must survive.
     def ran():
         records = controller.run_expect([0], "sacct --noheader --parsable2 --allocations --starttime 2000-01-01 "
-                                             "--format JobID,State").stdout.split()
-        return {job for job, state in (line.split("|") for line in records) if state in ("COMPLETED", "FAILED")}
+                                             "--format JobID,State").stdout.splitlines()
+        return {job for job, state in (line.split("|") for line in records if line) if state in ("COMPLETED", "FAILED")}
 
     earlier = ran()
     assert earlier, "the earlier tests left jobs in the database"
