@@ -244,14 +244,14 @@ def test_jobs_run_while_slurmdbd_is_down_are_recorded_when_it_is_back(controller
     dbd.run_expect([0], "systemctl restart mariadb")
     after_restart = submit(controller, "hostname")
     recorded_as(controller, after_restart, State="COMPLETED")
-    later = ran()
-    assert {while_down, after_restart} <= later, (while_down, after_restart, later)
-    lost = earlier - later
-    if lost and controller.check_output("cut -d. -f1 /etc/debian_version") == "12":
-        # Seen in every Debian 12 run so far, never on 13; not understood yet (issue 16's note).
-        pytest.xfail(f"Slurm 22.05 no longer lists earlier jobs {sorted(lost)} as completed or failed "
-                     "after slurmdbd and MariaDB restarted")
-    assert not lost, (earlier, later)
+    # Right after MariaDB restarts, Slurm 22.05 can store a job's end before its start: for about a
+    # second its record has no eligible time, and sacct's time-window listing leaves it out while
+    # `sacct -j` shows it. So wait for the listing to settle; a record really lost never comes back.
+    expected = earlier | {while_down, after_restart}
+    deadline = time.monotonic() + 60
+    while (missing := expected - ran()) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not missing, f"records lost after slurmdbd and MariaDB restarted: {sorted(missing, key=int)}"
 
 
 def test_mw_job_reports_each_jobs_accounting_as_sacct_records_it(run_playbook, controller, cluster):
