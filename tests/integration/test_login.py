@@ -197,3 +197,28 @@ def test_sackd_takes_a_reconfigure_without_a_run(login, controller):
             if marker not in login.file("/run/slurm/conf/slurm.conf").content_string:
                 break
             time.sleep(1)
+
+
+def test_a_partition_added_on_a_run_reaches_the_login_nodes_commands_and_goes_again(login, run_playbook):
+    # 24.11: sackd hears the controller's reconfigure; 22.05: the run renews the login node's copies.
+    partitions = [{"name": "main", "default": True, "default_time": "01:00:00", "max_time": "7-00:00:00"},
+                  {"name": "extra", "default": False}]
+    listed = "sinfo --noheader --format %R | sort -u"
+    try:
+        run = run_playbook("site.yml", extra_vars={"slurm_partitions": partitions})
+        assert run.returncode == 0, run.stdout[-3000:]
+        for _ in range(30):
+            if login.run(as_user("alice", listed)).stdout.split() == ["extra", "main"]:
+                break
+            time.sleep(1)
+        assert login.run_expect([0], as_user("alice", listed)).stdout.split() == ["extra", "main"]
+        job = login.run_expect([0], as_user("alice", "srun --partition extra --chdir /tmp hostname"))
+        assert job.stdout.strip(), job.stderr
+    finally:
+        back = run_playbook("site.yml")
+    assert back.returncode == 0, back.stdout[-3000:]
+    for _ in range(30):
+        if login.run(as_user("alice", listed)).stdout.split() == ["main"]:
+            break
+        time.sleep(1)
+    assert login.run_expect([0], as_user("alice", listed)).stdout.split() == ["main"]
