@@ -3,12 +3,16 @@ the same ids on every host, a declared user submits from a login node that runs 
 slurmd, and the job runs on the compute nodes under that user's uid. Bad declarations are refused
 before any host changes.
 
-The tests share one converged cluster; the reruns leave it as they found it.
+The tests share one converged cluster; the reruns leave it as they found it, except the last,
+which adds accounting to it and reboots the controller.
 """
 import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import docker_host
 
@@ -222,3 +226,50 @@ def test_a_partition_added_on_a_run_reaches_the_login_nodes_commands_and_goes_ag
             break
         time.sleep(1)
     assert login.run_expect([0], as_user("alice", listed)).stdout.split() == ["main"]
+
+
+
+def _recorded(controller, job_id, expected):
+    for _ in range(60):
+        record = controller.run(f"sacct --noheader --parsable2 --allocations --jobs {job_id} --format User,State").stdout.strip()
+        if record == expected:
+            return
+        time.sleep(1)
+    pytest.fail(f"job {job_id}: sacct has {record!r}, not {expected!r}")
+
+
+def _submit_and_wait(login, user):
+    job = login.run_expect([0], as_user(user, "sbatch --parsable --wait --chdir /tmp --output /dev/null --wrap hostname"))
+    return job.stdout.strip().split(";")[0]
+
+
+# Last in this file: it leaves the cluster with accounting and reboots the controller.
+def test_accounting_added_to_the_running_cluster_records_jobs_and_survives_a_reboot_in_order(
+        cluster, controller, login, inventory_file, run_playbook, tmp_path):
+    # The site that follows the tutorials adds accounting to the cluster it has: the controller
+    # becomes the database host too. The scenario's group_vars sit beside its inventory.
+    inventory = yaml.safe_load(Path(inventory_file).read_text())
+    inventory["slurmdbd"] = {"hosts": {cluster["slurmctld"][0]: None}}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "group_vars").symlink_to(Path(inventory_file).parent / "group_vars")
+    run = run_playbook("site.yml", inventory=tmp_path / "inventory.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    cluster_name = controller.check_output("scontrol show config | sed -n 's/^ClusterName *= *//p'")
+    assert controller.check_output("sacctmgr --noheader --parsable2 show cluster format=Cluster") == cluster_name
+    _recorded(controller, _submit_and_wait(login, "alice"), "alice|COMPLETED")
+
+    subprocess.run(["docker", "restart", cluster["slurmctld"][0]], check=True, capture_output=True, timeout=180)
+    for _ in range(120):
+        if "is UP" in login.run(as_user("alice", "scontrol ping")).stdout:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("slurmctld did not answer the login node within 120 s of the controller's reboot")
+
+    def moment(unit, event):  # microseconds since boot; 0 if it never happened
+        return int(controller.check_output(f"systemctl show --value --property {event}TimestampMonotonic {unit}"))
+    started = {unit: moment(unit, "InactiveExit") for unit in ("mariadb", "slurmdbd", "slurmctld")}
+    ready = {unit: moment(unit, "ActiveEnter") for unit in ("mariadb", "slurmdbd")}
+    assert 0 < ready["mariadb"] <= started["slurmdbd"], (started, ready)
+    assert 0 < ready["slurmdbd"] <= started["slurmctld"], (started, ready)
+    _recorded(controller, _submit_and_wait(login, "bob"), "bob|COMPLETED")
