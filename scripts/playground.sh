@@ -6,10 +6,10 @@
 #   scripts/playground.sh down      removes its containers, its network and .cache/playground
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
+root=$PWD  # paths below are relative to the checkout
 # Names no molecule scenario uses (theirs: a12-ctl, hpc-slurm-l13, ...).
 readonly prefix=playground network=hpc-slurm-playground label=hpc.slurm.playground
-readonly dir=$root/.cache/playground user=demo
+readonly dir=.cache/playground user=demo
 export PATH="$root/.venv/bin:$PATH"
 
 die() { echo "playground: $*" >&2; exit 1; }
@@ -55,8 +55,8 @@ up() {
 
   local settings
   settings=$(printf '{"playground_prefix": "%s", "playground_network": "%s", "playground_nodes": %d,
-    "playground_release": %d, "playground_hub_port": %d, "playground_dir": "%s", "playground_user": "%s"}' \
-    "$prefix" "$network" "$nodes" "$release" "$hub_port" "$dir" "$user")
+    "playground_release": %d, "playground_hub_port": %d, "playground_dir": "%s/%s", "playground_user": "%s"}' \
+    "$prefix" "$network" "$nodes" "$release" "$hub_port" "$root" "$dir" "$user")
   ansible-playbook -i localhost, scripts/playground/containers.yml -e "$settings"
   ansible-playbook -i "$dir/inventory.yml" molecule/shared/prepare.yml
   ansible-playbook -i "$dir/inventory.yml" site.yml
