@@ -1,14 +1,13 @@
 """hpc.slurm.slurm_accounting as Ansible runs it: each recorded step (tests/unit/fixtures/accounting,
 real sacctmgr on Slurm 22.05 and 24.11) replayed through main(), with only run_command replaced."""
-import json
 import os
 from pathlib import Path
 
 import pytest
 import yaml
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.hpc.slurm.plugins.modules import slurm_accounting
+from module_harness import put_commands_on_path, run_main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "accounting"
 VERSIONS = sorted(path.stem for path in FIXTURES.glob("debian*.yaml"))
@@ -17,19 +16,12 @@ STEPS = [(version, entry) for version in VERSIONS
 
 
 def run_module(args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as ended:
-        slurm_accounting.main()
-    return ended.value.code, json.loads(capsys.readouterr().out)
+    return run_main(slurm_accounting, args, capsys)
 
 
 @pytest.fixture
 def slurm_on_path(tmp_path, monkeypatch):
-    for name in ("sacctmgr", "scontrol"):
-        command = tmp_path / name
-        command.write_text("#!/bin/sh\nexit 99\n")
-        command.chmod(0o755)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    return tmp_path
+    return put_commands_on_path(tmp_path, monkeypatch, ("sacctmgr", "scontrol"))
 
 
 class Replay:

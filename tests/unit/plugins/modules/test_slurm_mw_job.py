@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.hpc.slurm.plugins.modules import slurm_mw_job
+from module_harness import put_commands_on_path, run_main
 
 TRANSCRIPT_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "transcripts"
 VERSIONS = sorted(path.stem for path in TRANSCRIPT_DIR.glob("debian*.yaml"))
@@ -16,21 +16,12 @@ SLURM_COMMANDS = ("sbatch", "srun", "salloc", "scontrol", "scancel", "sinfo", "s
 
 
 def run_module(args, capsys):
-    """Run main() in this process; returns (exit status, the module's JSON result)."""
-    with patch_module_args(args), pytest.raises(SystemExit) as ended:
-        slurm_mw_job.main()
-    return ended.value.code, json.loads(capsys.readouterr().out)
+    return run_main(slurm_mw_job, args, capsys)
 
 
 @pytest.fixture
 def slurm_on_path(tmp_path, monkeypatch):
-    """A PATH with the client commands: get_bin_path must find them, the replay answers for them."""
-    for name in SLURM_COMMANDS:
-        command = tmp_path / name
-        command.write_text("#!/bin/sh\nexit 99\n")
-        command.chmod(0o755)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    return tmp_path
+    return put_commands_on_path(tmp_path, monkeypatch, SLURM_COMMANDS)
 
 
 class Replay:
