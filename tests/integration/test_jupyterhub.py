@@ -251,3 +251,12 @@ def test_bad_hub_settings_are_refused_before_any_host_changes(run_playbook, extr
     assert message in " ".join(output.split()), output[-3000:]
     changes = {host: int(n) for host, n in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)}
     assert changes and set(changes.values()) == {0}, changes
+
+
+def test_the_role_alone_with_its_documented_variables_changes_nothing_on_the_converged_cluster(run_playbook, hub, hub_url):
+    run = run_playbook("tests/integration/playbooks/jupyterhub_alone.yml")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    changes = {host: int(n) for host, n in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)}
+    assert changes and set(changes.values()) == {0}, changes
+    assert hub.service("jupyterhub").is_running
