@@ -128,6 +128,13 @@ def test_the_hub_runs_as_a_service_on_its_port(hub, hub_url):
     assert hub.socket(f"tcp://{hub_url.rsplit(':', 1)[1]}").is_listening
 
 
+def test_compute_nodes_run_no_hub(computes):
+    # Debian's jupyterhub package, installed there for jupyterhub-singleuser, starts one.
+    for node in computes:
+        assert not node.service("jupyterhub").is_running, node.backend.name
+        assert not node.socket("tcp://8000").is_listening, node.backend.name
+
+
 def test_a_user_logs_in_spawns_a_slurm_job_runs_a_cell_sees_the_queue_and_stops_it(
         browser, hub_url, controller, computes, hub):
     from selenium.webdriver.common.action_chains import ActionChains
