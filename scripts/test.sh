@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the tests need and every test, on a fresh Debian machine (as root):
-# Python tools, Docker engine, test images, lint, unit tests, then the molecule scenarios
-# (converge, idempotence, verify) on Debian 12 and 13.
+# Python tools, Docker engine, a headless browser (Chromium), test images, lint, unit tests,
+# then the molecule scenarios (converge, idempotence, verify) on Debian 12 and 13.
 #   scripts/test.sh                 all of it
 #   RUNS="cluster:13" scripts/test.sh    a part of the molecule matrix (SCENARIO:DEBIAN_RELEASE)
 set -uo pipefail
@@ -35,6 +35,7 @@ molecule_run() {  # molecule_run SCENARIO RELEASE
 stage tools bash scripts/venv.sh || true
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 stage docker-engine bash scripts/testbed-docker.sh
+stage browser bash scripts/testbed-browser.sh
 stage test-images bash scripts/testbed-images.sh $(printf '%s\n' $RUNS | cut -d: -f2 | sort -u)
 stage yamllint yamllint --strict .
 stage ansible-lint ansible-lint
