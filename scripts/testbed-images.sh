@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the local test images hpc-slurm-test:debian12 (bookworm) and :debian13 (trixie):
-# debootstrap minbase + systemd as PID 1, with the Slurm and munge .debs already in the apt
-# cache so converges do not download them. No registry is reachable, hence no FROM image.
+# debootstrap minbase + systemd as PID 1, with the Slurm, munge, MariaDB and Jupyter .debs
+# already in the apt cache so converges do not download them. No registry is reachable, hence no FROM image.
 # Usage: scripts/testbed-images.sh [12] [13]   (default: both)
 # An image is rebuilt only when it is absent or was built by another version of this script.
 set -euo pipefail
@@ -11,7 +11,15 @@ readonly recipe_label=hpc.slurm.recipe
 readonly keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly base_packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,iproute2,procps,ca-certificates,debian-archive-keyring
 # Downloaded into /var/cache/apt/archives, not installed: the roles install them.
-readonly cached_packages=(munge slurmctld slurmd slurm-client slurm-wlm mariadb-server slurmdbd python3-pymysql)
+readonly cached_packages=(munge slurmctld slurmd slurm-client slurm-wlm mariadb-server slurmdbd python3-pymysql
+  jupyterhub node-configurable-http-proxy sudo python3-jupyter-server python3-venv python3-pip)
+# What hpc.slurm.jupyterhub installs that one release has and the other does not.
+cached_packages_of() {
+  case $1 in
+    12) echo python3-notebook ;;
+    13) echo jupyterlab python3-ipykernel ;;
+  esac
+}
 # With every capability added (Apptainer scenarios) this unit fails on Debian 13 ("Failed to
 # initialize libkmod context") and degrades the system; modules belong to the host kernel anyway.
 readonly masked_units=(systemd-modules-load.service)
@@ -111,11 +119,12 @@ build_image() {
   DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get dist-upgrade -y \
     || die "$image: apt-get dist-upgrade in the rootfs failed"
   # Both with and without Recommends: apt installs them unless told not to, and roles may differ.
-  local recommends
+  local recommends extra
+  read -ra extra <<<"$(cached_packages_of "$version")"
   for recommends in --no-install-recommends --install-recommends; do
     DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install --download-only -y \
-      "$recommends" "${cached_packages[@]}" \
-      || die "$image: downloading ${cached_packages[*]} ($recommends) into the apt cache failed"
+      "$recommends" "${cached_packages[@]}" "${extra[@]}" \
+      || die "$image: downloading ${cached_packages[*]} ${extra[*]} ($recommends) into the apt cache failed"
   done
   rm -f "$rootfs/usr/sbin/policy-rc.d"
   prepare_for_systemd_in_docker "$rootfs"
