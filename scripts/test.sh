@@ -11,7 +11,7 @@ logs=$root/.cache/test-logs
 mkdir -p "$logs"
 # Molecule runs as SCENARIO:DEBIAN_RELEASE, two at a time (they wait on daemons more than CPU),
 # longest first.
-RUNS=${RUNS:-"apptainer:13 faults:12 accounting:13 accounting:12 default:13 default:12 cluster:13 cluster:12 login:13 login:12 nosystemd:12"}
+RUNS=${RUNS:-"apptainer:13 login:13 login:12 faults:12 accounting:13 accounting:12 default:13 default:12 cluster:13 cluster:12 nosystemd:12"}
 PARALLEL=${PARALLEL:-2}
 
 passed=0; failed=0; summary=()
