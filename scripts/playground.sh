@@ -61,8 +61,6 @@ up() {
   ansible-playbook -i "$dir/inventory.yml" molecule/shared/prepare.yml
   ansible-playbook -i "$dir/inventory.yml" site.yml
 
-  local hub_note=""
-  [ -d roles/jupyterhub ] || hub_note="  (no hub yet: roles/jupyterhub is not in this checkout)"
   cat <<MSG
 
 Playground up in $((SECONDS - started)) s: Debian $release, $prefix-ctl, $nodes compute node(s), $prefix-login.
@@ -70,7 +68,7 @@ For learning and trying only: the password below is printed and kept in $dir.
   user $user, password $(cat "$dir/demo-password")
   a shell on the login node:   docker exec -it $prefix-login su - $user
   then try:                    sinfo; srun -N$nodes hostname; sbatch --wrap 'hostname; sleep 60'; squeue
-  JupyterHub:                  http://127.0.0.1:$hub_port/$hub_note
+  JupyterHub:                  http://127.0.0.1:$hub_port/ (log in as $user)
   the inventory:               $dir/inventory.yml
   run the roles again:         .venv/bin/ansible-playbook -i $dir/inventory.yml site.yml
   remove it all:               scripts/playground.sh down
