@@ -48,7 +48,8 @@ def hub_url(hub_name, hub, hostvars):
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
+    # Imported here, not skipped when missing: requirements.txt pins Selenium for .venv.
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     for binary in ("chromium", "chromedriver"):
