@@ -23,6 +23,9 @@ already in the apt cache, nothing installed) and times, side by side:
   the PLAY RECAP reports changed on (localhost aside); configless, that is the controller alone.
   A non-zero return code is printed at once, shown as "failed" in the table and makes the script
   exit non-zero once the results are written;
+* one module run: 20 tasks of ansible.builtin.ping on every host of the converged cluster, the
+  seconds per task. It is Ansible's floor for one step on every host on this test bed; the rerun
+  divided by it says how many such steps the rerun costs;
 * with --mitogen, cold converge, rerun and partition change again under Mitogen's strategy
   (mitogen_linear, its own docker connection): an optional accelerator, not a dependency of the
   collection.
@@ -170,6 +173,17 @@ def playbook_command(image, controller, nodes, playbook, mitogen=False, checkout
     return [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)], env
 
 
+PING_TASKS = 20
+
+
+def ping_playbook(directory):
+    """A playbook of PING_TASKS ping tasks on every host: one module run each, nothing else."""
+    path = directory / "ping.yml"
+    tasks = "".join(f"    - name: Ping {n}\n      ansible.builtin.ping:\n" for n in range(1, PING_TASKS + 1))
+    path.write_text(f"- name: One module run per task\n  hosts: all\n  gather_facts: false\n  tasks:\n{tasks}")
+    return path
+
+
 def plain_run(image, controller, nodes, tag):
     command, env = playbook_command(image, controller, nodes, REPO / "benchmarks" / "hand_run.yml")
     return timed(command, LOGS / f"{tag}-plain.log", env)
@@ -188,13 +202,15 @@ def ansible_run(image, controller, nodes, tag, profile, mitogen=False, checkout=
     partition_log = LOGS / f"{tag}-partition.log"
     partition, partition_rc = timed_rc(playbook + ["-e", json.dumps({"slurm_partitions": PARTITION_CHANGE})],
                                        partition_log, env, checkout)
+    module_run = timed(playbook[:-1] + [str(ping_playbook(Path(playbook[-2]).parent))],
+                       LOGS / f"{tag}-ping.log", env, checkout) / PING_TASKS
     written = None
     if partition_rc:
         print(f"PARTITION CHANGE FAILED: {checkout}/site.yml (rc {partition_rc}); see {partition_log}",
               file=sys.stderr, flush=True)
     else:
         written = sum(1 for host, n in recap_changed(partition_log).items() if host != "localhost" and n > 0)
-    return {"cold": cold, "rerun": rerun, "rerun_changed": sum(changed.values()),
+    return {"cold": cold, "rerun": rerun, "rerun_changed": sum(changed.values()), "module_run": module_run,
             "partition": partition, "partition_rc": partition_rc, "partition_written": written}
 
 
@@ -222,11 +238,12 @@ def write_table(results, rounds, when, mitogen, compare=None, accounting=False):
         "site.yml's cold converge is also given as a ratio to it; "
         "rerun % is of the cold converge of the same side; "
         "partition change is site.yml again on the converged cluster with slurm_partitions changed, "
-        "hosts written how many hosts it reported changed on.", "",
+        "hosts written how many hosts it reported changed on; one module run is a ping task on every host of "
+        "the converged cluster, Ansible's floor for one step here, and the rerun is also given in those steps.", "",
         "| cluster | hand-run | plain playbook | ratio | cold converge | ratio | to plain | idempotent rerun "
-        "| rerun/cold | rerun changed | partition change | hosts written |"
+        "| rerun/cold | rerun changed | one module run | rerun in module runs | partition change | hosts written |"
         + (" cold, Mitogen | ratio | rerun, Mitogen | rerun/cold |" if mitogen else ""),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if mitogen else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if mitogen else ""),
     ]
     for computes, runs in results.items():
         hand, plain = median(runs, "hand_run"), median(runs, "plain")
@@ -235,6 +252,7 @@ def write_table(results, rounds, when, mitogen, compare=None, accounting=False):
                       for r in runs)
         line = (f"| {label(computes)} | {hand:.1f} s | {plain:.1f} s | {plain / hand:.2f}× | {cold:.1f} s | "
                 f"{cold / hand:.2f}× | {cold / plain:.2f}× | {rerun:.1f} s | {100 * rerun / cold:.0f}% | {changed} | "
+                f"{median(runs, 'module_run'):.2f} s | {rerun / median(runs, 'module_run'):.0f} | "
                 f"{' | '.join(partition_cells(runs))} |")
         if mitogen:
             m_cold, m_rerun = median(runs, "mitogen_cold"), median(runs, "mitogen_rerun")
