@@ -9,8 +9,11 @@ Screenshots go to .cache/test-artifacts/jupyterhub/.
 import json
 import re
 import shutil
+import ssl
 import subprocess
 import time
+import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -251,7 +254,8 @@ def test_a_hub_host_outside_slurm_login_is_refused_before_any_host_changes(clust
     ({"jupyterhub_spawn_times": ["soon"]}, "jupyterhub_spawn_times (['soon']) Slurm times such as 01:00:00"),
     ({"jupyterhub_port": 8081}, "jupyterhub_port (8081) and jupyterhub_hub_port (8081) must be two different TCP ports"),
     ({"jupyterhub_pip_index_url": "mirror.example"}, "jupyterhub_pip_index_url (mirror.example) must be empty or an http(s):// or file:// URL"),
-], ids=["time", "port", "index-url"])
+    ({"jupyterhub_ssl_cert": "/etc/ssl/hub.pem"}, "jupyterhub_ssl_cert (/etc/ssl/hub.pem) and jupyterhub_ssl_key () are both empty"),
+], ids=["time", "port", "index-url", "certificate-without-key"])
 def test_bad_hub_settings_are_refused_before_any_host_changes(run_playbook, extra, message):
     run = run_playbook("site.yml", extra_vars=extra)
     output = run.stdout + run.stderr
@@ -268,3 +272,43 @@ def test_the_role_alone_with_its_documented_variables_changes_nothing_on_the_con
     changes = {host: int(n) for host, n in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)}
     assert changes and set(changes.values()) == {0}, changes
     assert hub.service("jupyterhub").is_running
+
+
+def hub_api(url, context=None):
+    with urllib.request.urlopen(f"{url}/hub/api", timeout=10, context=context) as response:
+        return response.status, json.load(response)
+
+
+def test_the_hub_serves_https_with_the_sites_certificate_and_back_to_http_when_it_is_unset(
+        run_playbook, hub, hub_name, hub_url, tmp_path):
+    cert, key = "/etc/jupyterhub/test-hub.crt", "/etc/jupyterhub/test-hub.key"
+    tls = {"jupyterhub_ssl_cert": cert, "jupyterhub_ssl_key": key}
+    playbook = "tests/integration/playbooks/jupyterhub_alone.yml"
+
+    # Not there yet: refused on the hub host, which keeps serving HTTP.
+    missing = run_playbook(playbook, extra_vars=tls)
+    output = missing.stdout + missing.stderr
+    assert missing.returncode != 0, output[-3000:]
+    assert f"{cert} (jupyterhub_ssl_cert or jupyterhub_ssl_key) is no file on {hub_name}" in " ".join(output.split())
+    assert hub_api(hub_url)[0] == 200
+
+    made = hub.run(f"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN={hub_name} -keyout {key} -out {cert}")
+    assert made.rc == 0, made.stderr
+    (tmp_path / "hub.crt").write_text(hub.file(cert).content_string)
+    address = urlsplit(hub_url)
+    https_url = f"https://{address.netloc}"
+    try:
+        on = run_playbook(playbook, extra_vars=tls)
+        assert on.returncode == 0, (on.stdout + on.stderr)[-3000:]
+        # Trusting that certificate alone: the hub serves it (the name is the container's, the URL an address).
+        context = ssl.create_default_context(cafile=str(tmp_path / "hub.crt"))
+        context.check_hostname = False
+        status, api = hub_api(https_url, context)
+        assert status == 200 and "version" in api, api
+        with pytest.raises(Exception):
+            hub_api(hub_url)
+    finally:
+        off = run_playbook(playbook)
+    assert off.returncode == 0, (off.stdout + off.stderr)[-3000:]
+    assert hub_api(hub_url)[0] == 200
+    hub.run(f"rm -f {cert} {key}")
