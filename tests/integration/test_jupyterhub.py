@@ -311,6 +311,6 @@ def test_the_hub_serves_https_with_the_sites_certificate_and_back_to_http_when_i
             hub_api(hub_url)
     finally:
         off = run_playbook(playbook, *hub_only)
+        hub.run(f"rm -f {cert} {key}")
     assert off.returncode == 0, (off.stdout + off.stderr)[-3000:]
     assert hub_api(hub_url)[0] == 200
-    hub.run(f"rm -f {cert} {key}")
